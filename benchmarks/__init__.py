@@ -1,0 +1,7 @@
+"""Benchmark harness: rate–distortion curves of NIC against classic codecs.
+
+    python -m benchmarks --dataset kodak --codecs nic,jpeg,jpeg420,webp,avif,bpg
+
+JSON first (CompressAI's results format, one file per codec), then CSV, Markdown and plots made
+from the JSON.  bpp always comes from real file bytes.
+"""

@@ -1,0 +1,187 @@
+"""Aggregate rows into CompressAI-format JSON, then CSV, Markdown and plots made from that JSON."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import platform
+from collections import defaultdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from .bdrate import bd_rate
+from .datasets import REPO
+
+ANCHORS = REPO.parent / "shared" / "anchors"
+PUBLISHED = {  # published CompressAI Kodak curves overlaid for context
+    "bpg444": "BPG 4:4:4 (published, CompressAI)",
+    "jpeg": "JPEG (published, CompressAI)",
+    "mbt2018-mean": "mbt2018-mean, GPU-trained (published)",
+    "bmshj2018-hyperprior": "bmshj2018-hyperprior, GPU-trained (published)",
+    "vtm": "VTM (published)",
+}
+SANITY = {"jpeg": "jpeg", "bpg": "bpg444"}  # our measured baseline -> published curve of the same codec
+METRICS = ("bpp", "psnr-rgb", "ms-ssim", "ms-ssim-db", "encoding_time", "decoding_time", "peak_rss_mb")
+
+
+def machine() -> dict:
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    import torch
+
+    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "python": platform.python_version(), "torch": torch.__version__, "platform": platform.platform(),
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+def aggregate(rows: list[dict], codecs: dict, dataset: str, n_images: int) -> dict[str, dict]:
+    """Mean over images for each (codec, quality), only for points every image has."""
+    by = defaultdict(list)
+    for r in rows:
+        if r["codec"] in codecs:
+            by[(r["codec"], r["quality"])].append(r)
+    out = {}
+    for name, c in codecs.items():
+        res = {m: [] for m in METRICS}
+        res["quality"] = []
+        for q in c.qualities:
+            pts = by.get((name, q), [])
+            if len(pts) < n_images:
+                continue
+            res["quality"].append(q)
+            for m in METRICS:
+                vals = [p[m] for p in pts if p[m] is not None and not (isinstance(p[m], float) and math.isnan(p[m]))]
+                res[m].append(float(np.mean(vals)) if vals else float("nan"))
+        order = np.argsort(res["bpp"])
+        res = {k: [v[i] for i in order] for k, v in res.items()}
+        out[name] = {"name": name, "description": f"{c.description}; {dataset}, {n_images} images", "results": res}
+    return out
+
+
+def load_published(dataset: str) -> dict[str, dict]:
+    d = ANCHORS / dataset
+    out = {}
+    for key in PUBLISHED:
+        f = d / f"{key}.json"
+        if f.exists():
+            out[key] = json.loads(f.read_text())
+    return out
+
+
+def _ms_db(res: dict) -> list[float]:
+    if "ms-ssim-db" in res:
+        return res["ms-ssim-db"]
+    return [-10 * math.log10(max(1e-10, 1 - v)) for v in res.get("ms-ssim", [])]
+
+
+def bd_table(curves: dict[str, dict], anchor: str) -> list[tuple[str, float, float]]:
+    a = curves[anchor]["results"]
+    rows = []
+    for name, c in curves.items():
+        r = c["results"]
+        rows.append((name, bd_rate(a["bpp"], a["psnr-rgb"], r["bpp"], r["psnr-rgb"]),
+                     bd_rate(a["bpp"], _ms_db(a), r["bpp"], _ms_db(r))))
+    return rows
+
+
+def plots(curves: dict, published: dict, out: Path, dataset: str) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    files = []
+    for metric, label, fname in (("psnr-rgb", "PSNR-RGB (dB)", "rd_psnr.png"), ("ms-ssim-db", "MS-SSIM (dB)", "rd_msssim.png")):
+        fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
+        for key, p in published.items():
+            r = p["results"]
+            y = r.get(metric) if metric != "ms-ssim-db" else (_ms_db(r) if "ms-ssim" in r else None)
+            if y:
+                ax.plot(r["bpp"], y, "--", lw=1, alpha=0.6, label=PUBLISHED[key])
+        for name, c in curves.items():
+            r = c["results"]
+            ax.plot(r["bpp"], r[metric], "o-", lw=2 if name == "nic" else 1.3, ms=3, label=f"{name} (measured)")
+        ax.set_xlim(0, 2.0)
+        ax.set_xlabel("bits per pixel (real file sizes)")
+        ax.set_ylabel(label)
+        ax.set_title(f"{dataset}: rate–distortion")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / fname)
+        plt.close(fig)
+        files.append(fname)
+    return files
+
+
+def write(rows: list[dict], codecs: dict, dataset: str, n_images: int, out: Path, anchor: str = "bpg") -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    curves = aggregate(rows, codecs, dataset, n_images)
+    meta = machine()
+    for name, c in curves.items():
+        c["meta"] = meta
+        (out / f"{name}.json").write_text(json.dumps(c, indent=1) + "\n")
+    with open(out / "per_image.csv", "w", newline="") as f:
+        keys = ["codec", "image", "quality", "bytes", *METRICS[:-1]]
+        w = csv.DictWriter(f, fieldnames=keys, extrasaction="ignore")
+        w.writeheader()
+        for r in sorted(rows, key=lambda r: (r["codec"], r["image"], str(r["quality"]))):
+            if r["codec"] in curves:
+                w.writerow(r)
+    return markdown(curves, dataset, out, anchor)
+
+
+def markdown(curves: dict, dataset: str, out: Path, anchor: str) -> Path:
+    published = load_published(dataset)
+    meta = next(iter(curves.values()))["meta"] if curves else machine()
+    if anchor not in curves:
+        anchor = "jpeg" if "jpeg" in curves else next(iter(curves))
+    L = [f"# {dataset}: rate–distortion benchmark", "",
+         f"Machine: {meta['cpu']}, {meta['cores']} cores, torch {meta['torch']} ({meta['torch_threads']} threads), "
+         f"Python {meta['python']}; {meta['date']}.", "",
+         "bpp from real file bytes (container included); PSNR-RGB and MS-SSIM (RGB) per image, then averaged, "
+         "as CompressAI does.  Regenerate: `make bench` (or `python -m benchmarks --dataset "
+         f"{dataset}`).", "", f"## BD-rate against {anchor} (negative = fewer bits at equal quality)", "",
+         "| codec | BD-rate PSNR-RGB | BD-rate MS-SSIM | description |", "|---|---:|---:|---|"]
+    for name, bp, bm in bd_table(curves, anchor):
+        L.append(f"| {name} | {bp:+.1f}% | {bm:+.1f}% | {curves[name]['description']} |")
+    if published:
+        L += ["", "## Against published Kodak curves (CompressAI)", "",
+              "| ours | published | BD-rate PSNR-RGB (ours vs published) |", "|---|---|---:|"]
+        pairs = [(o, p) for o, p in SANITY.items() if o in curves and p in published]
+        if "nic" in curves:
+            pairs += [("nic", p) for p in ("bpg444", "mbt2018-mean", "bmshj2018-hyperprior", "jpeg") if p in published]
+        for o, p in pairs:
+            a, r = published[p]["results"], curves[o]["results"]
+            L.append(f"| {o} | {p} | {bd_rate(a['bpp'], a['psnr-rgb'], r['bpp'], r['psnr-rgb']):+.1f}% |")
+    L += ["", "## Points and timings (mean per image)", "",
+          "| codec | quality | bpp | PSNR-RGB | MS-SSIM (dB) | encode s | decode s | peak RSS MB |",
+          "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, c in curves.items():
+        r = c["results"]
+        for i in range(len(r["bpp"])):
+            L.append(f"| {name} | {r['quality'][i]} | {r['bpp'][i]:.3f} | {r['psnr-rgb'][i]:.2f} | "
+                     f"{r['ms-ssim-db'][i]:.2f} | {r['encoding_time'][i]:.3f} | {r['decoding_time'][i]:.3f} | "
+                     f"{r['peak_rss_mb'][i]:.0f} |")
+    if "bpg" in curves and "nic" in curves:
+        b, n = curves["bpg"]["results"], curves["nic"]["results"]
+        enc = np.mean(n["encoding_time"]) / np.mean(b["encoding_time"])
+        dec = np.mean(n["decoding_time"]) / np.mean(b["decoding_time"])
+        L += ["", f"Time ratios measured in this run (mean over all points): NIC/BPG encode {enc:.2f}x, "
+                  f"decode {dec:.2f}x.  BPG times include process start and PNG/PPM file I/O (bpgenc/bpgdec are "
+                  "command-line tools); NIC times are in-process with the model already loaded."]
+    figs = plots(curves, published, out, dataset)
+    L += ["", "## Plots", "", *[f"![{f}]({f})" for f in figs], "",
+          "Dashed lines: published numbers (CompressAI's Kodak results), for context only; solid: measured here."]
+    path = out / "REPORT.md"
+    path.write_text("\n".join(L) + "\n")
+    return path

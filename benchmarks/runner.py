@@ -1,0 +1,103 @@
+"""Run codecs x images x qualities, one cached JSON row per point so an interrupted run resumes."""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from . import codecs, metrics
+
+
+def _row(codec: codecs.Codec, path: Path, q) -> dict:
+    rgb = np.asarray(Image.open(path).convert("RGB"))
+    t0 = time.perf_counter()
+    data = codec.encode(rgb, q)
+    t1 = time.perf_counter()
+    out = codec.decode(data)
+    t2 = time.perf_counter()
+    if out.shape != rgb.shape:
+        raise RuntimeError(f"{codec.name} returned shape {out.shape} for {rgb.shape}")
+    h, w = rgb.shape[:2]
+    ms = metrics.ms_ssim(rgb, out)
+    return {
+        "codec": codec.name, "image": path.name, "quality": q, "bytes": len(data), "bpp": len(data) * 8 / (h * w),
+        "psnr-rgb": metrics.psnr(rgb, out), "ms-ssim": ms, "ms-ssim-db": metrics.ms_ssim_db(ms),
+        "encoding_time": t1 - t0, "decoding_time": t2 - t1,
+        # whole-process peak RSS of this worker (self + children, e.g. bpgenc): an upper bound per codec
+        "peak_rss_mb": max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+                           resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024,
+    }
+
+
+_CODECS: dict[str, codecs.Codec] = {}
+
+
+def _work(name: str, path: str, q, threads: int) -> dict:
+    """Worker entry point: one codec instance per process, checked once."""
+    if name not in _CODECS:
+        import torch
+
+        torch.set_num_threads(threads)
+        c = codecs.get(name)
+        c.check()
+        _CODECS[name] = c
+    return _row(_CODECS[name], Path(path), q)
+
+
+def cache_key(codec: codecs.Codec, path: Path, q) -> str:
+    h = hashlib.sha1(f"{codec.description}|{path.name}|{path.stat().st_size}|{q}".encode()).hexdigest()[:16]
+    return f"{codec.name}-{path.stem}-{q}-{h}.json"
+
+
+def run(codec_names: list[str], images: list[Path], cache_dir: Path, jobs: int = 1, progress: bool = True,
+        log=print) -> tuple[list[dict], dict[str, codecs.Codec]]:
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    active: dict[str, codecs.Codec] = {}
+    for name in codec_names:
+        c = codecs.get(name)
+        try:
+            c.check()
+        except codecs.CodecUnavailable as e:
+            log(f"skipping {name}: {e}")
+            continue
+        active[name] = c
+    todo, rows = [], []
+    for name, c in active.items():
+        for p in images:
+            for q in c.qualities:
+                f = cache_dir / cache_key(c, p, q)
+                if f.exists():
+                    rows.append(json.loads(f.read_text()))
+                else:
+                    todo.append((name, p, q, f))
+    threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="pt", desc="codec x image x quality", initial=0)
+
+    def done(row: dict, f: Path) -> None:
+        f.write_text(json.dumps(row))
+        rows.append(row)
+        if bar:
+            bar.update(1)
+
+    if jobs <= 1:
+        for name, p, q, f in todo:
+            done(_work(name, str(p), q, threads), f)
+    else:
+        with ProcessPoolExecutor(jobs) as ex:
+            futs = {ex.submit(_work, name, str(p), q, threads): f for name, p, q, f in todo}
+            for fut in as_completed(futs):
+                done(fut.result(), futs[fut])
+    if bar:
+        bar.close()
+    return rows, active

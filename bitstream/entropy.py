@@ -1,0 +1,169 @@
+"""Range coding of integer symbols with per-symbol probability tables (constriction's range coder).
+
+A :class:`TableSet` is a list of discrete distributions, each over ``offset .. offset + n - 1``
+plus one escape symbol.  Every symbol is coded with the table chosen by its index; values
+outside a table's support are coded as the escape symbol and then sent raw (16 bits each).
+
+Symbols are coded grouped by table index (stable order inside a group), so each group is one
+vectorised call into constriction with a fixed model.  The decoder knows the indices (from the
+header or the hyperprior) and therefore decodes the same groups in the same order.
+
+Two table families exist:
+
+* the Gaussian scale table (format constant, :func:`gaussian_tables`) for the latents ``y``;
+* factorized per-channel tables for the hyper-latents ``z``, stored in the weights file.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from .container import FormatError
+
+# Format constants (version 1): the discrete Gaussian scales.  Built by repeated multiplication
+# and sqrt only (IEEE-exact operations), so every machine derives the same doubles.
+SCALE_MIN = 0.11
+SCALE_RATIO = 1.13
+SCALE_LEVELS = 64
+TAIL_SIGMAS = 6.2  # support of each Gaussian table: +-ceil(6.2 * scale), tail mass ~ 6e-10
+PMF_GRID = 2.0**-32  # probabilities are rounded to this grid before they reach constriction
+ESCAPE_BITS = 16  # escaped values are sent raw as 16-bit two's-offset integers
+
+
+def _scale_table() -> tuple[float, ...]:
+    s, out = SCALE_MIN, []
+    for _ in range(SCALE_LEVELS):
+        out.append(s)
+        s *= SCALE_RATIO
+    return tuple(out)
+
+
+SCALE_TABLE = _scale_table()
+# Geometric midpoints: a scale s maps to index #{k : SCALE_BOUNDS[k] <= s}.
+SCALE_BOUNDS = tuple(math.sqrt(a * b) for a, b in zip(SCALE_TABLE[:-1], SCALE_TABLE[1:]))
+
+
+@dataclass(frozen=True)
+class TableSet:
+    offsets: np.ndarray  # (K,) int64: value coded by symbol 0 of table k
+    pmfs: tuple[np.ndarray, ...]  # K float64 arrays, n_k + 1 entries, the last is the escape
+    _models: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def __len__(self) -> int:
+        return len(self.pmfs)
+
+    def model(self, k: int):
+        m = self._models.get(k)
+        if m is None:
+            import constriction
+
+            m = constriction.stream.model.Categorical(self.pmfs[k], perfect=False)
+            self._models[k] = m
+        return m
+
+    @classmethod
+    def from_padded(cls, offsets: np.ndarray, lengths: np.ndarray, pmf: np.ndarray) -> "TableSet":
+        """Build from a (K, maxlen) matrix where row k uses its first ``lengths[k]`` entries."""
+        pmfs = tuple(quantize_pmf(pmf[k, : int(lengths[k])]) for k in range(len(offsets)))
+        return cls(np.asarray(offsets, dtype=np.int64), pmfs)
+
+
+def quantize_pmf(p: np.ndarray) -> np.ndarray:
+    """Round to PMF_GRID (ulp-level differences in how p was computed then rarely matter) and floor at one step."""
+    q = np.round(np.asarray(p, dtype=np.float64) / PMF_GRID)
+    return np.maximum(q, 1.0) * PMF_GRID
+
+
+def _std_cdf(x: np.ndarray) -> np.ndarray:
+    return np.array([0.5 * math.erfc(-v / math.sqrt(2.0)) for v in x.ravel()]).reshape(x.shape)
+
+
+@lru_cache(maxsize=1)
+def gaussian_tables() -> TableSet:
+    """Discretised zero-mean Gaussians N(0, s_k) for every entry of SCALE_TABLE."""
+    offsets, pmfs = [], []
+    for s in SCALE_TABLE:
+        r = math.ceil(TAIL_SIGMAS * s)
+        v = np.abs(np.arange(-r, r + 1, dtype=np.float64))
+        # Upper-tail form: accurate for large |v| where 1 - cdf would cancel.
+        p = _std_cdf((0.5 - v) / s) - _std_cdf((-0.5 - v) / s)
+        tail = 2.0 * _std_cdf(np.array([-(r + 0.5) / s]))[0]
+        offsets.append(-r)
+        pmfs.append(quantize_pmf(np.append(p, tail)))
+    return TableSet(np.array(offsets, dtype=np.int64), tuple(pmfs))
+
+
+def scale_indexes(scales: np.ndarray) -> np.ndarray:
+    """Map (float) scales to table indices; the codec uses the fixed-point twin of this."""
+    return np.searchsorted(np.array(SCALE_BOUNDS), scales, side="right").astype(np.int64)
+
+
+def _groups(indexes: np.ndarray, n_tables: int) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    idx = np.asarray(indexes, dtype=np.int64).ravel()
+    if idx.size and (idx.min() < 0 or idx.max() >= n_tables):
+        raise FormatError("table index out of range")
+    order = np.argsort(idx, kind="stable")
+    counts = np.bincount(idx, minlength=n_tables)
+    groups, start = [], 0
+    for k in np.flatnonzero(counts):
+        groups.append((int(k), start, start + int(counts[k])))
+        start += int(counts[k])
+    return order, groups
+
+
+def encode(symbols: np.ndarray, indexes: np.ndarray, tables: TableSet) -> bytes:
+    """Range-code integer ``symbols`` with ``tables[indexes]`` (same shape).  Returns the stream."""
+    import constriction
+
+    sym = np.asarray(symbols, dtype=np.int64).ravel()
+    if sym.shape != np.asarray(indexes).ravel().shape:
+        raise ValueError("symbols and indexes differ in shape")
+    order, groups = _groups(indexes, len(tables))
+    sym = sym[order]
+    enc = constriction.stream.queue.RangeEncoder()
+    escaped = []
+    for k, a, b in groups:
+        n = len(tables.pmfs[k]) - 1
+        s = sym[a:b] - tables.offsets[k]
+        esc = (s < 0) | (s >= n)
+        escaped.append(sym[a:b][esc])
+        enc.encode(np.where(esc, n, s).astype(np.int32), tables.model(k))
+    raw = np.concatenate(escaped) if escaped else np.zeros(0, np.int64)
+    half = 1 << (ESCAPE_BITS - 1)
+    if raw.size:
+        if np.abs(raw).max() >= half:
+            raise ValueError(f"latent value beyond +-{half - 1}: cannot be coded")
+        enc.encode((raw + half).astype(np.int32), constriction.stream.model.Uniform(1 << ESCAPE_BITS))
+    return enc.get_compressed().astype("<u4").tobytes()
+
+
+def decode(stream: bytes, indexes: np.ndarray, tables: TableSet) -> np.ndarray:
+    """Inverse of :func:`encode`: returns int64 symbols in the shape of ``indexes``."""
+    import constriction
+
+    shape = np.asarray(indexes).shape
+    if len(stream) % 4:
+        raise FormatError("entropy-coded stream length is not a multiple of 4 bytes")
+    order, groups = _groups(indexes, len(tables))
+    words = np.frombuffer(stream, dtype="<u4").astype(np.uint32)
+    out = np.empty(order.size, dtype=np.int64)
+    try:
+        dec = constriction.stream.queue.RangeDecoder(words)
+        escapes = []
+        for k, a, b in groups:
+            n = len(tables.pmfs[k]) - 1
+            s = dec.decode(tables.model(k), b - a).astype(np.int64)
+            escapes.append(np.flatnonzero(s == n) + a)
+            out[a:b] = s + tables.offsets[k]
+        pos = np.concatenate(escapes) if escapes else np.zeros(0, np.int64)
+        if pos.size:
+            half = 1 << (ESCAPE_BITS - 1)
+            out[pos] = dec.decode(constriction.stream.model.Uniform(1 << ESCAPE_BITS), pos.size).astype(np.int64) - half
+    except (ValueError, RuntimeError, AssertionError) as e:  # constriction reports bad streams this way
+        raise FormatError(f"entropy-coded stream is invalid: {e}") from None
+    result = np.empty_like(out)
+    result[order] = out
+    return result.reshape(shape)

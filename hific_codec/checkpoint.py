@@ -1,0 +1,56 @@
+"""Pickle-free training checkpoints: tensors in safetensors, everything else as JSON metadata.
+
+A checkpoint holds the model config, step, cumulative training seconds, and the optimizer state,
+so ``python -m hific_codec.train.<family> --resume`` continues exactly where it stopped.
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+
+def save(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None, meta: dict[str, Any]) -> None:
+    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    groups = None
+    if optimizer is not None:
+        sd = optimizer.state_dict()
+        for idx, st in sd["state"].items():
+            for name, val in st.items():
+                tensors[f"optim.{idx}.{name}"] = torch.as_tensor(val).contiguous()
+        groups = sd["param_groups"]
+    path = Path(path)
+    tmp = path.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata={"meta": json.dumps(meta), "param_groups": json.dumps(groups)})
+    os.replace(tmp, path)  # atomic: a killed run never leaves a half-written checkpoint
+
+
+def load(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        header = f.metadata()
+    tensors = load_file(str(path))
+    from .models.gdn import drop_compressai_buffers
+
+    model.load_state_dict(drop_compressai_buffers({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}))
+    groups = json.loads(header.get("param_groups", "null"))
+    if optimizer is not None and groups is not None:
+        state: dict[int, dict[str, torch.Tensor]] = {}
+        for k, v in tensors.items():
+            if k.startswith("optim."):
+                _, idx, name = k.split(".", 2)
+                state.setdefault(int(idx), {})[name] = v
+        optimizer.load_state_dict({"state": state, "param_groups": groups})
+    return json.loads(header["meta"])
+
+
+def load_meta(path: str | Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads(f.metadata()["meta"])

@@ -1,0 +1,200 @@
+"""Command line: ``nic encode | decode | info | bench``.
+
+Every failure is one line on stderr (``nic: error: ...``) and a non-zero exit; outputs are written
+to a temporary file and renamed, so a failed or killed run never leaves a partial file.
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+class CLIError(Exception):
+    pass
+
+
+def _read_input(path: str) -> bytes:
+    if path == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except FileNotFoundError:
+        raise CLIError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise CLIError(f"{path}: is a directory") from None
+    except OSError as e:
+        raise CLIError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def write_atomic(path: str, data: bytes, force: bool) -> None:
+    if path == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    p = Path(path)
+    if p.exists() and not force:
+        raise CLIError(f"{path} exists (use --force to overwrite)")
+    if not p.parent.is_dir():
+        raise CLIError(f"{p.parent}: no such directory")
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_image(data: bytes, name: str):
+    """Bytes of any Pillow-readable image -> (array, icc, exif)."""
+    import numpy as np
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        im = Image.open(io.BytesIO(data))
+        im.load()
+    except UnidentifiedImageError:
+        raise CLIError(f"{name}: not an image Pillow can read") from None
+    except (OSError, SyntaxError, ValueError) as e:
+        raise CLIError(f"{name}: damaged image ({e})") from None
+    icc, exif = im.info.get("icc_profile"), im.info.get("exif")
+    if im.mode in ("I;16", "I;16B", "I;16L"):
+        arr = np.asarray(im).astype(np.uint16)
+    elif im.mode in ("L", "RGB", "RGBA"):
+        arr = np.asarray(im)
+    else:
+        has_alpha = "A" in im.mode or "transparency" in im.info
+        arr = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+    return arr, icc, exif
+
+
+def cmd_encode(a: argparse.Namespace) -> None:
+    from . import api
+
+    data = _read_input(a.input)
+    arr, icc, exif = load_image(data, a.input)
+    out = a.output or ("-" if a.input == "-" else str(Path(a.input).with_suffix(".nic")))
+    t0 = time.perf_counter()
+    nic = api.encode(arr, a.quality, bpp=a.bpp, model=a.model, icc=None if a.strip else icc,
+                     exif=None if a.strip else exif)
+    dt = time.perf_counter() - t0
+    write_atomic(out, nic, a.force)
+    h, w = arr.shape[:2]
+    q = api.info(nic).quality
+    print(f"{a.input} -> {out}: {w}x{h}, {len(nic)} bytes, {len(nic) * 8 / (w * h):.4f} bpp, "
+          f"quality {q:g}, {dt:.2f} s", file=sys.stderr)
+
+
+def cmd_decode(a: argparse.Namespace) -> None:
+    from PIL import Image
+
+    import bitstream
+
+    from . import api
+
+    data = _read_input(a.input)
+    meta = bitstream.read(data, verify=not a.ignore_crc)
+    t0 = time.perf_counter()
+    arr = api.decode(data, verify=not a.ignore_crc)
+    dt = time.perf_counter() - t0
+    out = a.output or ("-" if a.input == "-" else str(Path(a.input).with_suffix(".png")))
+    fmt = "PNG" if out == "-" else Image.registered_extensions().get(Path(out).suffix.lower())
+    if fmt is None:
+        raise CLIError(f"{out}: unknown image extension (use .png, .tif, .webp, .jpg, ...)")
+    extra = {k: v for k, v in (("icc_profile", meta.icc), ("exif", meta.exif)) if v}
+    buf = io.BytesIO()
+    try:
+        Image.fromarray(arr).save(buf, format=fmt, **extra)
+    except (KeyError, ValueError, OSError) as e:
+        raise CLIError(f"{out}: cannot write this format ({e})") from None
+    write_atomic(out, buf.getvalue(), a.force)
+    print(f"{a.input} -> {out}: {meta.header.width}x{meta.header.height}, {dt:.2f} s", file=sys.stderr)
+
+
+def cmd_info(a: argparse.Namespace) -> None:
+    from . import api
+
+    i = api.info(_read_input(a.input))
+    print(f"format      NIC {i.version[0]}.{i.version[1]}")
+    print(f"model       {i.model} (weights {i.weights_hash})")
+    print(f"size        {i.width}x{i.height}, {i.channels} channel(s)")
+    print(f"quality     {i.quality:g}")
+    print(f"bytes       {i.bytes}")
+    print(f"bpp         {i.bpp:.4f}")
+    print("chunks      " + ", ".join(f"{t} ({n} B)" for t, n in i.chunks))
+
+
+def cmd_bench(a: argparse.Namespace) -> None:
+    try:
+        from benchmarks.__main__ import main as bench_main
+    except ImportError:
+        raise CLIError("the benchmark harness is not installed (run from a source checkout)") from None
+    bench_main(a.args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .api import DEFAULT_QUALITY
+
+    p = argparse.ArgumentParser(prog="nic", description="NIC learned image codec")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("encode", help="compress an image to .nic")
+    e.add_argument("input", help="image file (PNG, JPEG, WebP, TIFF, ...) or - for stdin")
+    e.add_argument("-o", "--output", help="output .nic (default: input with .nic; - for stdout)")
+    g = e.add_mutually_exclusive_group()
+    g.add_argument("-q", "--quality", type=float, help=f"0..100, higher is better (default {DEFAULT_QUALITY:g})")
+    g.add_argument("--bpp", type=float, help="target bits per pixel: highest quality not above it")
+    e.add_argument("--model", help="model name from the zoo (default: the shipped default)")
+    e.add_argument("--strip", action="store_true", help="drop ICC profile and EXIF")
+    e.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    e.set_defaults(fn=cmd_encode)
+    d = sub.add_parser("decode", help="decompress a .nic file")
+    d.add_argument("input", help=".nic file or - for stdin")
+    d.add_argument("-o", "--output", help="output image, format from the extension (default PNG; - for stdout)")
+    d.add_argument("--ignore-crc", action="store_true", help="decode even if checksums fail (damaged files)")
+    d.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    d.set_defaults(fn=cmd_decode)
+    i = sub.add_parser("info", help="describe a .nic file")
+    i.add_argument("input")
+    i.set_defaults(fn=cmd_info)
+    b = sub.add_parser("bench", help="run the benchmark harness (see benchmarks/README)", add_help=False)
+    b.add_argument("args", nargs=argparse.REMAINDER)
+    b.set_defaults(fn=cmd_bench)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    from bitstream import FormatError
+
+    args = build_parser().parse_args(argv)
+    try:
+        args.fn(args)
+    except (CLIError, FormatError, ValueError) as e:
+        print(f"nic: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("nic: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_ERROR
+    except MemoryError:
+        print("nic: error: out of memory", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as e:  # last line of defence: one line, never a traceback
+        print(f"nic: internal error: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

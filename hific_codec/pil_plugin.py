@@ -1,0 +1,72 @@
+"""Pillow plugin: ``Image.open("x.nic")`` and ``im.save("x.nic", quality=50)``.
+
+Opening reads only the header chunk (no torch); pixels are decoded on ``load()``.
+"""
+from __future__ import annotations
+
+from PIL import Image, ImageFile
+
+import bitstream
+
+FORMAT = "NIC"
+_MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+
+
+def _accept(prefix: bytes) -> bool:
+    return prefix[:4] == bitstream.MAGIC
+
+
+class NicImageFile(ImageFile.ImageFile):
+    format = FORMAT
+    format_description = "NIC learned image codec"
+
+    def _open(self) -> None:
+        data = self.fp.read()
+        try:
+            f = bitstream.read(data)
+        except bitstream.FormatError as e:
+            raise SyntaxError(f"not a valid .nic file: {e}") from None
+        h = f.header
+        self._data = data
+        self._mode = _MODES[h.channels]
+        self._size = (h.width, h.height)
+        self.info["quality"] = h.quality
+        if f.icc:
+            self.info["icc_profile"] = f.icc
+        if f.exif:
+            self.info["exif"] = f.exif
+        self.tile = []
+
+    def load(self):
+        if self._data is not None:  # decode once, then hand Pillow the raw pixels
+            from io import BytesIO
+
+            from .api import decode
+
+            raw = decode(self._data).tobytes()
+            self._data = None
+            if self.fp and self._exclusive_fp:
+                self.fp.close()
+            self.fp = BytesIO(raw)
+            self.tile = [ImageFile._Tile("raw", (0, 0, *self.size), 0, self.mode)]
+        return super().load()
+
+
+def _save(im: Image.Image, fp, filename) -> None:
+    import numpy as np
+
+    from .api import encode
+
+    info = im.encoderinfo
+    icc = info.get("icc_profile", im.info.get("icc_profile"))
+    if im.mode not in ("L", "RGB", "RGBA"):
+        im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
+    data = encode(np.asarray(im), quality=info.get("quality"), bpp=info.get("bpp"), icc=icc,
+                  exif=info.get("exif") or None)
+    fp.write(data)
+
+
+Image.register_open(FORMAT, NicImageFile, _accept)
+Image.register_save(FORMAT, _save)
+Image.register_extension(FORMAT, ".nic")
+Image.register_mime(FORMAT, "image/x-nic")

@@ -1,0 +1,1 @@
+"""Training: data pipeline, losses and one resumable script per model family."""

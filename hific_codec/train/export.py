@@ -1,0 +1,85 @@
+"""Export a training checkpoint to shipped weights: fp16 tensors + baked entropy tables, safetensors.
+
+    python -m hific_codec.train.export runs/fidelity/last.safetensors --name hyperprior-vr --model-id 1
+
+Writes ``hific_codec/weights/<name>-<sha8>.safetensors`` and records it (with hash, training
+hours and steps) in ``weights/manifest.json``.  The factorized prior of ``z`` is frozen here into
+per-channel probability tables so that decoders never evaluate it in floating point.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import hashlib
+import json
+
+import torch
+from safetensors.torch import save
+
+from .. import checkpoint, zoo
+from ..models.hyperprior import HyperpriorConfig, MeanScaleHyperprior
+
+TAIL = 1e-9  # probability mass left to the escape symbol on each side of a z table
+Z_RANGE = 256  # the tables are searched within +-Z_RANGE
+
+
+@torch.no_grad()
+def z_tables(model: MeanScaleHyperprior) -> dict[str, torch.Tensor]:
+    eb = model.entropy_bottleneck
+    C = model.cfg.N
+    v = torch.arange(-Z_RANGE, Z_RANGE + 1, dtype=torch.float32)
+    x = v.repeat(C, 1).unsqueeze(1)  # (C, 1, K) as _logits_cumulative expects
+    upper = torch.sigmoid(eb._logits_cumulative(x + 0.5, stop_gradient=True)).squeeze(1).double()
+    lower = torch.sigmoid(eb._logits_cumulative(x - 0.5, stop_gradient=True)).squeeze(1).double()
+    pmf = (upper - lower).clamp_min(0)
+    offsets, lengths, rows = [], [], []
+    for c in range(C):
+        keep = (lower[c] >= TAIL) & (upper[c] <= 1 - TAIL)
+        idx = torch.nonzero(keep).flatten()
+        lo, hi = (int(idx[0]), int(idx[-1])) if len(idx) else (Z_RANGE, Z_RANGE)
+        p = pmf[c, lo : hi + 1]
+        tail = lower[c, lo] + (1 - upper[c, hi])
+        rows.append(torch.cat([p, tail.view(1)]))
+        offsets.append(lo - Z_RANGE)
+        lengths.append(len(rows[-1]))
+    mat = torch.zeros(C, max(lengths), dtype=torch.float64)
+    for c, r in enumerate(rows):
+        mat[c, : len(r)] = r
+    return {"z_tables.offsets": torch.tensor(offsets), "z_tables.lengths": torch.tensor(lengths), "z_tables.pmf": mat}
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint")
+    ap.add_argument("--name", default=zoo.DEFAULT_MODEL)
+    ap.add_argument("--model-id", type=int, default=1)
+    ap.add_argument("--notes", default="")
+    args = ap.parse_args(argv)
+
+    meta = checkpoint.load_meta(args.checkpoint)
+    cfg = HyperpriorConfig(**meta["model_config"])
+    model = MeanScaleHyperprior(cfg)
+    checkpoint.load(args.checkpoint, model)
+    model.eval()
+    tensors = {k: v.half() for k, v in model.state_dict().items()}
+    tensors.update(z_tables(model))
+    blob = save(tensors, metadata={"family": "hyperprior", "config": json.dumps(dataclasses.asdict(cfg))})
+    sha = hashlib.sha256(blob).hexdigest()
+    fname = f"{args.name}-{sha[:8]}.safetensors"
+    zoo.WEIGHTS_DIR.mkdir(exist_ok=True)
+    (zoo.WEIGHTS_DIR / fname).write_bytes(blob)
+    manifest = json.loads(zoo.MANIFEST.read_text()) if zoo.MANIFEST.exists() else {}
+    old = manifest.get(args.name)
+    if old and old["file"] != fname and (zoo.WEIGHTS_DIR / old["file"]).exists():
+        (zoo.WEIGHTS_DIR / old["file"]).unlink()  # one file per name: the manifest is the truth
+    manifest[args.name] = {
+        "model_id": args.model_id, "family": "hyperprior", "config": dataclasses.asdict(cfg), "file": fname,
+        "sha256": sha, "train_hours": round(meta["seconds"] / 3600, 3), "train_steps": meta["step"],
+        "notes": args.notes,
+    }
+    zoo.MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"wrote {fname} ({len(blob) / 1e6:.2f} MB), {meta['step']} steps, {meta['seconds'] / 3600:.2f} h")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,74 @@
+"""The table of shipped weights: stable name -> model id, architecture config, file, SHA-256, provenance.
+
+The table lives in ``weights/manifest.json`` (written by ``python -m hific_codec.train.export``);
+this module validates and loads it.  Weights are safetensors only (no pickle anywhere), and the
+file's SHA-256 is checked against the manifest before any tensor is used.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from bitstream.container import FormatError
+
+WEIGHTS_DIR = Path(__file__).parent / "weights"
+MANIFEST = WEIGHTS_DIR / "manifest.json"
+DEFAULT_MODEL = "hyperprior-vr"
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str  # stable key, e.g. "hyperprior-vr"
+    model_id: int  # written into every file's header
+    family: str  # architecture family, selects the class
+    config: dict  # constructor arguments of the family's config dataclass
+    file: str  # path relative to weights/
+    sha256: str
+    train_hours: float  # CPU wall-clock hours of training behind this file
+    train_steps: int
+    notes: str = ""
+
+    @property
+    def path(self) -> Path:
+        return WEIGHTS_DIR / self.file
+
+    @property
+    def short_hash(self) -> bytes:
+        return bytes.fromhex(self.sha256[:8])
+
+
+@lru_cache(maxsize=1)
+def entries() -> dict[str, ZooEntry]:
+    if not MANIFEST.exists():
+        return {}
+    raw = json.loads(MANIFEST.read_text())
+    return {name: ZooEntry(name=name, **e) for name, e in raw.items()}
+
+
+def get(name: str | None = None, model_id: int | None = None) -> ZooEntry:
+    table = entries()
+    if model_id is not None:
+        for e in table.values():
+            if e.model_id == model_id:
+                return e
+        raise FormatError(f"file needs model id {model_id}, which this installation does not have")
+    name = name or DEFAULT_MODEL
+    if name not in table:
+        raise ValueError(f"unknown model {name!r}; available: {', '.join(table) or 'none'}")
+    return table[name]
+
+
+def verified_bytes(entry: ZooEntry) -> bytes:
+    """Read the weights file and check its SHA-256 against the manifest."""
+    try:
+        data = entry.path.read_bytes()
+    except OSError as e:
+        raise FormatError(f"weights for {entry.name!r} are missing ({entry.path}): {e.strerror}") from None
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != entry.sha256:
+        raise FormatError(f"weights file {entry.path.name} is damaged or replaced (sha256 {digest[:12]}..., "
+                          f"manifest says {entry.sha256[:12]}...)")
+    return data

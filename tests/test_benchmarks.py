@@ -1,0 +1,71 @@
+"""Metrics and BD-rate on inputs with known answers; the full benchmark is not part of CI."""
+import math
+
+import numpy as np
+import pytest
+
+from benchmarks import bdrate, metrics, report
+from benchmarks.codecs import get
+
+
+def test_psnr_known_values():
+    a = np.zeros((4, 4, 3), np.uint8)
+    b = a.copy()
+    b[0, 0, 0] = 255  # MSE = 255^2 / 48
+    assert metrics.psnr(a, b) == pytest.approx(10 * math.log10(48))
+    assert metrics.psnr(a, a) == math.inf
+
+
+def test_ms_ssim_identity_and_ordering():
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, size=(192, 192, 3), dtype=np.uint8)
+    assert metrics.ms_ssim(a, a) == pytest.approx(1.0, abs=1e-6)
+    mild = np.clip(a.astype(int) + rng.integers(-8, 9, a.shape), 0, 255).astype(np.uint8)
+    strong = np.clip(a.astype(int) + rng.integers(-60, 61, a.shape), 0, 255).astype(np.uint8)
+    assert 1 > metrics.ms_ssim(a, mild) > metrics.ms_ssim(a, strong) > 0
+    assert math.isnan(metrics.ms_ssim(a[:100], a[:100]))  # too small for 5 scales
+    assert metrics.ms_ssim_db(0.99) == pytest.approx(20.0)
+
+
+def test_bd_rate_of_a_scaled_curve_is_the_scale():
+    rate = [0.1, 0.25, 0.5, 0.8, 1.2]
+    q = [27.0, 29.5, 32.0, 34.0, 36.0]
+    assert bdrate.bd_rate(rate, q, [r * 0.9 for r in rate], q) == pytest.approx(-10.0, abs=1e-9)
+    assert bdrate.bd_rate(rate, q, [r * 1.25 for r in rate], q) == pytest.approx(25.0, abs=1e-9)
+
+
+def test_bd_rate_on_published_style_curves():
+    # Anchor: PSNR = 10 log10(rate) + 38; test curve is 1 dB better everywhere.
+    # Equal quality needs rate x 10^(-0.1): BD-rate = -20.57%.
+    rate = np.array([0.1, 0.2, 0.4, 0.8, 1.6])
+    q = 10 * np.log10(rate) + 38
+    assert bdrate.bd_rate(rate, q, rate, q + 1) == pytest.approx((10 ** -0.1 - 1) * 100, abs=1e-6)
+
+
+def test_bd_rate_without_overlap_is_nan():
+    assert math.isnan(bdrate.bd_rate([0.1, 0.2], [20, 21], [0.1, 0.2], [30, 31]))
+    assert math.isnan(bdrate.bd_rate([0.1], [20], [0.1, 0.2], [20, 21]))
+
+
+def test_baseline_codec_round_trip():
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, size=(32, 48, 3), dtype=np.uint8)
+    c = get("jpeg")
+    c.check()
+    out = c.decode(c.encode(img, 90))
+    assert out.shape == img.shape and metrics.psnr(img, out) > 15
+
+
+def test_report_aggregates_and_writes_compressai_json(tmp_path):
+    c = get("jpeg")
+    c.qualities = (10, 50)
+    rows = [{"codec": "jpeg", "image": f"i{i}", "quality": q, "bytes": 100, "bpp": 0.2 * q / 10 + i,
+             "psnr-rgb": 25 + q / 10, "ms-ssim": 0.9, "ms-ssim-db": 10.0, "encoding_time": 0.01,
+             "decoding_time": 0.01, "peak_rss_mb": 100} for i in range(2) for q in (10, 50)]
+    path = report.write(rows, {"jpeg": c}, "toy", 2, tmp_path, anchor="jpeg")
+    import json
+
+    j = json.loads((tmp_path / "jpeg.json").read_text())
+    assert j["name"] == "jpeg" and j["results"]["bpp"] == pytest.approx([0.7, 1.5])
+    assert j["results"]["psnr-rgb"] == pytest.approx([26.0, 30.0])
+    assert "BD-rate" in path.read_text() and (tmp_path / "rd_psnr.png").exists()

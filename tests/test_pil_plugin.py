@@ -1,0 +1,39 @@
+import io
+
+import numpy as np
+from PIL import Image
+
+import hific_codec  # noqa: F401  (registers the plugin)
+
+from .conftest import psnr
+
+
+def test_open_save_and_registration(crop, tmp_path):
+    assert Image.registered_extensions()[".nic"] == "NIC"
+    assert Image.MIME["NIC"] == "image/x-nic"
+    path = tmp_path / "a.nic"
+    Image.fromarray(crop).save(path, quality=60)
+    im = Image.open(path)
+    assert (im.format, im.mode, im.size) == ("NIC", "RGB", (256, 192))  # header only, lazy
+    assert im.info["quality"] == 60
+    arr = np.asarray(im.convert("RGB"))
+    assert arr.shape == crop.shape and psnr(crop, arr) > 20
+
+
+def test_modes_and_file_objects(crop):
+    for mode in ("L", "RGBA", "P"):
+        src = Image.fromarray(crop).convert(mode)
+        buf = io.BytesIO()
+        src.save(buf, format="NIC", bpp=0.5)
+        buf.seek(0)
+        im = Image.open(buf)
+        assert im.format == "NIC" and im.size == src.size
+        assert im.mode == {"L": "L", "RGBA": "RGBA", "P": "RGB"}[mode]
+        im.load()
+
+
+def test_non_nic_data_is_not_claimed():
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, format="PNG")
+    buf.seek(0)
+    assert Image.open(buf).format == "PNG"
