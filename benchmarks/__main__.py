@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from . import datasets, report, runner
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -20,6 +22,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")
     ap.add_argument("--limit", type=int, help="use only the first N images (quick looks; not for reports)")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--no-fid", action="store_true", help="skip FID/KID (saves the feature network's time)")
+    ap.add_argument("--inception-weights", help="safetensors of torchvision Inception-v3 for standard FID "
+                    "(default: EfficientNet-Lite0 features, labelled as such)")
     a = ap.parse_args(argv)
     try:
         label, images = datasets.resolve(a.dataset if not a.root else None, a.root)
@@ -28,8 +33,19 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     images = images[: a.limit] if a.limit else images
     out = Path(a.out) if a.out else RESULTS / label
-    rows, active = runner.run(a.codecs.split(","), images, out.parent / "cache" / label, a.jobs, not a.no_progress)
-    path = report.write(rows, active, label, len(images), out, a.anchor)
+    if a.inception_weights:
+        import os
+
+        os.environ["NIC_INCEPTION_WEIGHTS"] = a.inception_weights  # read by worker processes too
+    cache = out.parent / "cache" / label
+    rows, active = runner.run(a.codecs.split(","), images, cache, a.jobs, not a.no_progress, with_fid=not a.no_fid)
+    fid_ctx = None
+    if not a.no_fid:
+        from . import fid
+
+        ref = np.concatenate(runner.original_features(images, cache)).astype(np.float64)
+        fid_ctx = {"cache": cache, "reference": ref, "label": fid.feature_net().label}
+    path = report.write(rows, active, label, len(images), out, a.anchor, fid_ctx)
     print(f"report: {path}")
     return 0
 

@@ -43,8 +43,9 @@ def machine() -> dict:
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
-def aggregate(rows: list[dict], codecs: dict, dataset: str, n_images: int) -> dict[str, dict]:
-    """Mean over images for each (codec, quality), only for points every image has."""
+def aggregate(rows: list[dict], codecs: dict, dataset: str, n_images: int, fid_ctx: dict | None = None) -> dict[str, dict]:
+    """Mean over images for each (codec, quality), only for points every image has.  With ``fid_ctx``
+    (cache dir + reference patch features) also FID/KID of each point's decoded patches."""
     by = defaultdict(list)
     for r in rows:
         if r["codec"] in codecs:
@@ -58,12 +59,20 @@ def aggregate(rows: list[dict], codecs: dict, dataset: str, n_images: int) -> di
             if len(pts) < n_images:
                 continue
             res["quality"].append(q)
+            if fid_ctx:
+                from . import fid
+
+                feats = np.concatenate([np.load(fid_ctx["cache"] / p["features"]) for p in pts]).astype(np.float64)
+                res.setdefault("fid", []).append(fid.fid(fid_ctx["reference"], feats))
+                res.setdefault("kid", []).append(fid.kid(fid_ctx["reference"], feats))
             for m in METRICS:
                 vals = [p[m] for p in pts if p[m] is not None and not (isinstance(p[m], float) and math.isnan(p[m]))]
                 res[m].append(float(np.mean(vals)) if vals else float("nan"))
         order = np.argsort(res["bpp"])
         res = {k: [v[i] for i in order] for k, v in res.items()}
         out[name] = {"name": name, "description": f"{c.description}; {dataset}, {n_images} images", "results": res}
+        if fid_ctx:
+            out[name]["fid_features"] = fid_ctx["label"]
     return out
 
 
@@ -100,9 +109,13 @@ def plots(curves: dict, published: dict, out: Path, dataset: str) -> list[str]:
     import matplotlib.pyplot as plt
 
     files = []
-    for metric, label, fname in (("psnr-rgb", "PSNR-RGB (dB)", "rd_psnr.png"), ("ms-ssim-db", "MS-SSIM (dB)", "rd_msssim.png")):
+    panels = [("psnr-rgb", "PSNR-RGB (dB)", "rd_psnr.png"), ("ms-ssim-db", "MS-SSIM (dB)", "rd_msssim.png")]
+    fid_label = next((c.get("fid_features") for c in curves.values() if c.get("fid_features")), None)
+    if fid_label:
+        panels.append(("fid", f"FID, lower is better\n[{fid_label.split(',')[0]}]", "rd_fid.png"))
+    for metric, label, fname in panels:
         fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
-        for key, p in published.items():
+        for key, p in published.items() if metric != "fid" else ():
             r = p["results"]
             y = r.get(metric) if metric != "ms-ssim-db" else (_ms_db(r) if "ms-ssim" in r else None)
             if y:
@@ -110,7 +123,7 @@ def plots(curves: dict, published: dict, out: Path, dataset: str) -> list[str]:
         for name, c in curves.items():
             r = c["results"]
             ax.plot(r["bpp"], r[metric], "o-", lw=2 if name == "nic" else 1.3, ms=3, label=f"{name} (measured)")
-        ax.set_xlim(0, 2.0)
+        ax.set_xlim(0, 2.0 if metric != "fid" else 1.0)
         ax.set_xlabel("bits per pixel (real file sizes)")
         ax.set_ylabel(label)
         ax.set_title(f"{dataset}: rate–distortion")
@@ -123,9 +136,10 @@ def plots(curves: dict, published: dict, out: Path, dataset: str) -> list[str]:
     return files
 
 
-def write(rows: list[dict], codecs: dict, dataset: str, n_images: int, out: Path, anchor: str = "bpg") -> Path:
+def write(rows: list[dict], codecs: dict, dataset: str, n_images: int, out: Path, anchor: str = "bpg",
+          fid_ctx: dict | None = None) -> Path:
     out.mkdir(parents=True, exist_ok=True)
-    curves = aggregate(rows, codecs, dataset, n_images)
+    curves = aggregate(rows, codecs, dataset, n_images, fid_ctx)
     meta = machine()
     for name, c in curves.items():
         c["meta"] = meta
@@ -179,6 +193,16 @@ def markdown(curves: dict, dataset: str, out: Path, anchor: str) -> Path:
         L += ["", f"Time ratios measured in this run (mean over all points): NIC/BPG encode {enc:.2f}x, "
                   f"decode {dec:.2f}x.  BPG times include process start and PNG/PPM file I/O (bpgenc/bpgdec are "
                   "command-line tools); NIC times are in-process with the model already loaded."]
+    fid_label = next((c.get("fid_features") for c in curves.values() if c.get("fid_features")), None)
+    if fid_label:
+        L += ["", f"## FID / KID ({fid_label})", "",
+              "256x256 patches, HiFiC's protocol for small datasets: a non-overlapping grid plus a grid shifted by "
+              "128 px; reference = the same patches of the originals.  With few patches, FID is biased upwards; "
+              "KID (x1000) is unbiased.", "", "| codec | quality | bpp | FID | KID x1000 |", "|---|---:|---:|---:|---:|"]
+        for name, c in curves.items():
+            r = c["results"]
+            for i in range(len(r["bpp"])):
+                L.append(f"| {name} | {r['quality'][i]} | {r['bpp'][i]:.3f} | {r['fid'][i]:.2f} | {1000 * r['kid'][i]:.2f} |")
     figs = plots(curves, published, out, dataset)
     L += ["", "## Plots", "", *[f"![{f}]({f})" for f in figs], "",
           "Dashed lines: published numbers (CompressAI's Kodak results), for context only; solid: measured here."]

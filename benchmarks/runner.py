@@ -15,7 +15,7 @@ from PIL import Image
 from . import codecs, metrics
 
 
-def _row(codec: codecs.Codec, path: Path, q) -> dict:
+def _row(codec: codecs.Codec, path: Path, q, feat_file: Path | None) -> dict:
     rgb = np.asarray(Image.open(path).convert("RGB"))
     t0 = time.perf_counter()
     data = codec.encode(rgb, q)
@@ -26,6 +26,10 @@ def _row(codec: codecs.Codec, path: Path, q) -> dict:
         raise RuntimeError(f"{codec.name} returned shape {out.shape} for {rgb.shape}")
     h, w = rgb.shape[:2]
     ms = metrics.ms_ssim(rgb, out)
+    if feat_file is not None:  # patch features of the decoded image, for FID/KID in the report
+        from . import fid
+
+        np.save(feat_file, fid.feature_net()(fid.patches(out)).astype(np.float32))
     return {
         "codec": codec.name, "image": path.name, "quality": q, "bytes": len(data), "bpp": len(data) * 8 / (h * w),
         "psnr-rgb": metrics.psnr(rgb, out), "ms-ssim": ms, "ms-ssim-db": metrics.ms_ssim_db(ms),
@@ -39,7 +43,7 @@ def _row(codec: codecs.Codec, path: Path, q) -> dict:
 _CODECS: dict[str, codecs.Codec] = {}
 
 
-def _work(name: str, path: str, q, threads: int) -> dict:
+def _work(name: str, path: str, q, threads: int, feat_file: str | None) -> dict:
     """Worker entry point: one codec instance per process, checked once."""
     if name not in _CODECS:
         import torch
@@ -48,7 +52,7 @@ def _work(name: str, path: str, q, threads: int) -> dict:
         c = codecs.get(name)
         c.check()
         _CODECS[name] = c
-    return _row(_CODECS[name], Path(path), q)
+    return _row(_CODECS[name], Path(path), q, Path(feat_file) if feat_file else None)
 
 
 def cache_key(codec: codecs.Codec, path: Path, q) -> str:
@@ -56,8 +60,24 @@ def cache_key(codec: codecs.Codec, path: Path, q) -> str:
     return f"{codec.name}-{path.stem}-{q}-{h}.json"
 
 
+def features_path(cache_dir: Path, row_file: Path) -> Path:
+    return cache_dir / (row_file.stem + ".features.npy")
+
+
+def original_features(images: list[Path], cache_dir: Path) -> list[np.ndarray]:
+    from . import fid
+
+    out = []
+    for p in images:
+        f = cache_dir / f"original-{p.stem}-{p.stat().st_size}.features.npy"
+        if not f.exists():
+            np.save(f, fid.feature_net()(fid.patches(np.asarray(Image.open(p).convert("RGB")))).astype(np.float32))
+        out.append(np.load(f))
+    return out
+
+
 def run(codec_names: list[str], images: list[Path], cache_dir: Path, jobs: int = 1, progress: bool = True,
-        log=print) -> tuple[list[dict], dict[str, codecs.Codec]]:
+        log=print, with_fid: bool = True) -> tuple[list[dict], dict[str, codecs.Codec]]:
     cache_dir.mkdir(parents=True, exist_ok=True)
     active: dict[str, codecs.Codec] = {}
     for name in codec_names:
@@ -73,7 +93,7 @@ def run(codec_names: list[str], images: list[Path], cache_dir: Path, jobs: int =
         for p in images:
             for q in c.qualities:
                 f = cache_dir / cache_key(c, p, q)
-                if f.exists():
+                if f.exists() and (not with_fid or features_path(cache_dir, f).exists()):
                     rows.append(json.loads(f.read_text()))
                 else:
                     todo.append((name, p, q, f))
@@ -85,6 +105,7 @@ def run(codec_names: list[str], images: list[Path], cache_dir: Path, jobs: int =
         bar = tqdm(total=len(todo), unit="pt", desc="codec x image x quality", initial=0)
 
     def done(row: dict, f: Path) -> None:
+        row["features"] = features_path(cache_dir, f).name if with_fid else None
         f.write_text(json.dumps(row))
         rows.append(row)
         if bar:
@@ -92,10 +113,11 @@ def run(codec_names: list[str], images: list[Path], cache_dir: Path, jobs: int =
 
     if jobs <= 1:
         for name, p, q, f in todo:
-            done(_work(name, str(p), q, threads), f)
+            done(_work(name, str(p), q, threads, str(features_path(cache_dir, f)) if with_fid else None), f)
     else:
         with ProcessPoolExecutor(jobs) as ex:
-            futs = {ex.submit(_work, name, str(p), q, threads): f for name, p, q, f in todo}
+            futs = {ex.submit(_work, name, str(p), q, threads,
+                              str(features_path(cache_dir, f)) if with_fid else None): f for name, p, q, f in todo}
             for fut in as_completed(futs):
                 done(fut.result(), futs[fut])
     if bar:

@@ -41,6 +41,7 @@ class UnsupportedError(FormatError):
 class Chunk:
     type: str
     payload: bytes
+    crc_ok: bool = True  # False only for chunks kept by unpack_chunks(verify=False)
 
     @property
     def critical(self) -> bool:
@@ -93,7 +94,8 @@ def pack_chunks(chunks: list[Chunk], version: tuple[int, int] = VERSION) -> byte
 def unpack_chunks(data: bytes, *, verify: bool = True) -> tuple[tuple[int, int], list[Chunk]]:
     """Split a file into chunks, checking signature, version and every CRC.
 
-    ``verify=False`` keeps chunks whose CRC fails (for salvage); structural errors still raise.
+    ``verify=False`` keeps chunks whose CRC fails, flagged ``crc_ok=False`` (for salvage);
+    structural errors still raise.
     """
     if len(data) < len(MAGIC) + 2:
         raise TruncatedError("not a .nic file: too short")
@@ -121,9 +123,9 @@ def unpack_chunks(data: bytes, *, verify: bool = True) -> tuple[tuple[int, int],
         end = pos + n
         if end + 4 > len(data):
             raise TruncatedError(f"file truncated inside chunk {t.decode()!r} (needs {end + 4 - len(data)} more bytes)")
-        crc = int.from_bytes(data[end : end + 4], "big")
-        if verify and zlib.crc32(data[start:end]) != crc:
+        crc_ok = zlib.crc32(data[start:end]) == int.from_bytes(data[end : end + 4], "big")
+        if verify and not crc_ok:
             raise ChecksumError(t.decode(), start)
-        chunks.append(Chunk(t.decode(), bytes(data[pos:end])))
+        chunks.append(Chunk(t.decode(), bytes(data[pos:end]), crc_ok))
         pos = end + 4
     return version, chunks

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .container import Chunk, FormatError, UnsupportedError, pack_chunks, unpack_chunks
+from .container import ChecksumError, Chunk, FormatError, UnsupportedError, pack_chunks, unpack_chunks
 from .header import Header
 
 CRITICAL = ("HEAD", "ZLAT", "YLAT")  # in this order, each exactly once
@@ -27,9 +27,13 @@ def write(f: NicFile) -> bytes:
 
 
 def read(data: bytes, *, verify: bool = True) -> NicFile:
+    """Parse and validate a file.  ``verify=False`` tolerates damaged latent/metadata chunks (the
+    decoded image shows the damage); the header must still be intact, since sizes come from it."""
     _, chunks = unpack_chunks(data, verify=verify)
     found: dict[str, bytes] = {}
     for i, c in enumerate(chunks):
+        if c.type == "HEAD" and not c.crc_ok:
+            raise ChecksumError("HEAD", 6)
         if c.type in CRITICAL:
             if c.type in found:
                 raise FormatError(f"duplicate {c.type} chunk")

@@ -69,3 +69,29 @@ def test_report_aggregates_and_writes_compressai_json(tmp_path):
     assert j["name"] == "jpeg" and j["results"]["bpp"] == pytest.approx([0.7, 1.5])
     assert j["results"]["psnr-rgb"] == pytest.approx([26.0, 30.0])
     assert "BD-rate" in path.read_text() and (tmp_path / "rd_psnr.png").exists()
+
+
+def test_fid_patch_protocol_and_distances():
+    from benchmarks import fid
+
+    img = np.zeros((512, 768, 3), np.uint8)
+    assert fid.patches(img).shape == (6 + 2, 256, 256, 3)  # 3x2 grid + 2x1 grid shifted by 128
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(400, 16))
+    b = rng.normal(size=(400, 16))
+    shifted = b + 1.0
+    assert abs(fid.fid(a, a)) < 1e-6
+    assert fid.fid(a, b) < 1.0 < fid.fid(a, shifted)
+    assert fid.fid(a, shifted) == pytest.approx(16.0, rel=0.15)  # |mean difference|^2 = 16
+    assert abs(fid.kid(a, b)) < 0.05 < fid.kid(a, shifted)
+
+
+def test_efficientnet_features_are_labelled_and_sane():
+    from benchmarks import fid
+
+    net = fid.feature_net()
+    assert "EfficientNet-Lite0" in net.label and "not Inception" in net.label
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, size=(2, 256, 256, 3), dtype=np.uint8)
+    f = net(x)
+    assert f.shape == (2, 1280) and np.isfinite(f).all() and not np.allclose(f[0], f[1])

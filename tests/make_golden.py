@@ -1,0 +1,51 @@
+"""Regenerate the golden `.nic` files (only when the format version or shipped weights change).
+
+    .venv/bin/python -m tests.make_golden
+
+Writes tests/golden/*.nic and golden.json (format version, weights hash, md5 of decoded pixels).
+Old golden sets stay valid only if their weights still ship; otherwise the test expects refusal.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+import hific_codec
+
+HERE = Path(__file__).resolve().parent / "golden"
+ASSET = Path(__file__).resolve().parent.parent / "assets" / "kodim23.png"
+
+
+def cases() -> dict[str, tuple[np.ndarray, float]]:
+    rgb = np.asarray(Image.open(ASSET).convert("RGB"))
+    grey = rgb[300:333, 500:517].mean(axis=2).astype(np.uint8)
+    rgba = np.dstack([rgb[:40, :40], np.arange(1600, dtype=np.uint32).reshape(40, 40).astype(np.uint8)])
+    return {
+        "crop64x96_q10": (rgb[200:264, 300:396], 10.0),
+        "crop192x256_q50": (rgb[100:292, 200:456], 50.0),
+        "grey33x17_q80": (grey, 80.0),
+        "rgba40x40_q30": (rgba, 30.0),
+        "tiny1x1_q100": (rgb[:1, :1], 100.0),
+    }
+
+
+def main() -> None:
+    HERE.mkdir(exist_ok=True)
+    table = {}
+    for name, (img, q) in cases().items():
+        data = hific_codec.encode(img, q)
+        (HERE / f"{name}.nic").write_bytes(data)
+        out = hific_codec.decode(data)
+        info = hific_codec.info(data)
+        table[name] = {"version": list(info.version), "weights": info.weights_hash, "shape": list(out.shape),
+                       "md5": hashlib.md5(out.tobytes()).hexdigest()}
+    (HERE / "golden.json").write_text(json.dumps(table, indent=1) + "\n")
+    print(f"wrote {len(table)} golden files to {HERE}")
+
+
+if __name__ == "__main__":
+    main()
