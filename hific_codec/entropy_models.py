@@ -4,7 +4,10 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-SCALE_MIN = 0.11  # lower bound of the Gaussian scale; equals bitstream.entropy.SCALE_TABLE[0]
+from bitstream.entropy import SCALE_MIN  # the coder cannot represent smaller scales
+
+from .ops import lower_bound
+
 LIKELIHOOD_MIN = 1e-9
 
 
@@ -17,25 +20,9 @@ def _std_cdf(v: Tensor) -> Tensor:
     return 0.5 * torch.erfc(-v * (2 ** -0.5))
 
 
-class _LowerBound(torch.autograd.Function):
-    """max(x, bound) whose gradient still flows where it would push x back above the bound."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor, bound: float) -> Tensor:
-        ctx.save_for_backward(x)
-        ctx.bound = bound
-        return x.clamp_min(bound)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        (x,) = ctx.saved_tensors
-        pass_through = (x >= ctx.bound) | (grad < 0)
-        return grad * pass_through, None
-
-
 def gaussian_likelihood(y: Tensor, scale: Tensor, mean: Tensor) -> Tensor:
     """P(y in [v - 1/2, v + 1/2]) under N(mean, scale), the discretised Gaussian of Ballé et al."""
-    s = _LowerBound.apply(scale, SCALE_MIN)
+    s = lower_bound(scale, SCALE_MIN)
     v = (y - mean).abs()
     p = _std_cdf((0.5 - v) / s) - _std_cdf((-0.5 - v) / s)
     return p.clamp_min(LIKELIHOOD_MIN)

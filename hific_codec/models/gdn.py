@@ -14,26 +14,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..ops import lower_bound
+
 _PEDESTAL = 2.0**-36  # (2**-18)**2
 _BETA_MIN = 1e-6
 
 
-class _LowerBoundGrad(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x: Tensor, bound: float) -> Tensor:
-        ctx.save_for_backward(x)
-        ctx.bound = bound
-        return x.clamp_min(bound)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor):
-        (x,) = ctx.saved_tensors
-        return grad * ((x >= ctx.bound) | (grad < 0)), None
-
-
 def _nonneg(p: Tensor, minimum: float) -> Tensor:
-    bound = (minimum + _PEDESTAL) ** 0.5
-    p = _LowerBoundGrad.apply(p, bound) if p.requires_grad else p.clamp_min(bound)
+    p = lower_bound(p, (minimum + _PEDESTAL) ** 0.5)
     return p * p - _PEDESTAL
 
 
