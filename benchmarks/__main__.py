@@ -16,7 +16,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="nic bench", description="Rate–distortion benchmark of NIC against classic codecs")
     ap.add_argument("--dataset", default="kodak", help=f"one of {', '.join(datasets.DATASETS)}")
     ap.add_argument("--root", help="any folder of images instead of a named dataset")
-    ap.add_argument("--codecs", default="nic,jpeg,jpeg420,webp,avif,bpg", help="comma-separated codec names")
+    ap.add_argument("--codecs", default="nic,jpeg,jpeg420,webp,avif,jxl,bpg", help="comma-separated codec names")
     ap.add_argument("--anchor", default="bpg", help="codec the BD-rates are measured against")
     ap.add_argument("--out", help="report folder (default benchmarks/results/<dataset>)")
     ap.add_argument("--jobs", type=int, default=1, help="worker processes")

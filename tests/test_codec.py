@@ -70,3 +70,12 @@ def test_escape_path_on_extreme_content(model):
     data = hific_codec.encode(noise, 100)
     out = hific_codec.decode(data)
     assert out.shape == noise.shape and psnr(noise, out) > 8
+
+
+def test_images_wider_than_a_tile(kodim23):
+    wide = np.ascontiguousarray(np.concatenate([kodim23[:128], kodim23[:128, ::-1]], axis=1))  # 1536 px wide
+    out = hific_codec.decode(hific_codec.encode(wide, 60))
+    assert out.shape == wide.shape
+    # no seam at the tile boundary (x = 1024): the error there is like the error elsewhere
+    err = np.abs(out.astype(float) - wide.astype(float)).mean(axis=(0, 2))
+    assert err[1016:1032].mean() < 2 * err.mean() + 1
