@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> int:
 
         ref = np.concatenate(runner.original_features(images, cache)).astype(np.float64)
         fid_ctx = {"cache": cache, "reference": ref, "label": fid.feature_net().label}
-    path = report.write(rows, active, label, len(images), out, a.anchor, fid_ctx)
+    command = "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv)
+    path = report.write(rows, active, label, len(images), out, a.anchor, fid_ctx, command, a.jobs)
     print(f"report: {path}")
     return 0
 

@@ -10,7 +10,7 @@ from bitstream import FormatError, Header, NicFile
 
 from . import image_io
 
-DEFAULT_QUALITY = 50.0  # on the 0..100 scale; about 0.3-0.5 bpp on photos
+DEFAULT_QUALITY = 50.0  # on the 0..100 scale: 0.61 bpp mean on Kodak with the shipped model
 
 
 def _model(name: str | None = None, model_id: int | None = None):

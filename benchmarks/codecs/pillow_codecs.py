@@ -44,14 +44,14 @@ def jpeg420() -> Codec:
 
 @register("webp")
 def webp() -> Codec:
-    return PillowCodec("webp", "WebP lossy (Pillow/libwebp, method 6, 4:2:0)", (2, 10, 25, 40, 60, 75, 85, 95),
+    return PillowCodec("webp", "WebP lossy (Pillow/libwebp, method 6, 4:2:0)", (5, 25, 50, 75, 95),
                        "WEBP", {"method": 6}, "webp")
 
 
 @register("avif")
 def avif() -> Codec:
     return PillowCodec("avif", "AVIF 4:4:4 (Pillow/libavif+aom, speed 6, default tune)",
-                       (10, 25, 40, 55, 70, 80, 90), "AVIF", {"subsampling": "4:4:4", "speed": 6}, "avif")
+                       (15, 35, 55, 75, 90), "AVIF", {"subsampling": "4:4:4", "speed": 6}, "avif")
 
 
 @dataclass
