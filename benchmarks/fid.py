@@ -99,6 +99,11 @@ class InceptionV3(FeatureNet):
             return self.net((t - mean) / std).double().numpy()
 
 
+def patch_features(img: np.ndarray) -> np.ndarray:
+    """(n_patches, d) float32 features of one HxWx3 uint8 image, as cached by the runner."""
+    return feature_net()(patches(img)).astype(np.float32)
+
+
 @lru_cache(maxsize=1)
 def feature_net(inception_weights: str | None = None) -> FeatureNet:
     w = inception_weights or os.environ.get("NIC_INCEPTION_WEIGHTS")

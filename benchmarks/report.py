@@ -103,6 +103,10 @@ def bd_table(curves: dict[str, dict], anchor: str) -> list[tuple[str, float, flo
     return rows
 
 
+def _fid_label(curves: dict) -> str | None:
+    return next((c["fid_features"] for c in curves.values() if c.get("fid_features")), None)
+
+
 def plots(curves: dict, published: dict, out: Path, dataset: str) -> list[str]:
     import matplotlib
 
@@ -111,7 +115,7 @@ def plots(curves: dict, published: dict, out: Path, dataset: str) -> list[str]:
 
     files = []
     panels = [("psnr-rgb", "PSNR-RGB (dB)", "rd_psnr.png"), ("ms-ssim-db", "MS-SSIM (dB)", "rd_msssim.png")]
-    fid_label = next((c.get("fid_features") for c in curves.values() if c.get("fid_features")), None)
+    fid_label = _fid_label(curves)
     if fid_label:
         panels.append(("fid", f"FID, lower is better\n[{fid_label.split(',')[0]}]", "rd_fid.png"))
     for metric, label, fname in panels:
@@ -195,7 +199,7 @@ def markdown(curves: dict, dataset: str, out: Path, anchor: str, command: str) -
         L += ["", f"Time ratios measured in this run (mean over all points): NIC/BPG encode {enc:.2f}x, "
                   f"decode {dec:.2f}x.  BPG times include process start and PNG/PPM file I/O (bpgenc/bpgdec are "
                   "command-line tools); NIC times are in-process with the model already loaded."]
-    fid_label = next((c.get("fid_features") for c in curves.values() if c.get("fid_features")), None)
+    fid_label = _fid_label(curves)
     if fid_label:
         L += ["", f"## FID / KID ({fid_label})", "",
               "256x256 patches, HiFiC's protocol for small datasets: a non-overlapping grid plus a grid shifted by "

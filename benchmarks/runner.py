@@ -29,7 +29,7 @@ def _row(codec: codecs.Codec, path: Path, q, feat_file: Path | None) -> dict:
     if feat_file is not None:  # patch features of the decoded image, for FID/KID in the report
         from . import fid
 
-        np.save(feat_file, fid.feature_net()(fid.patches(out)).astype(np.float32))
+        np.save(feat_file, fid.patch_features(out))
     return {
         "codec": codec.name, "image": path.name, "quality": q, "bytes": len(data), "bpp": len(data) * 8 / (h * w),
         "psnr-rgb": metrics.psnr(rgb, out), "ms-ssim": ms, "ms-ssim-db": metrics.ms_ssim_db(ms),
@@ -71,7 +71,7 @@ def original_features(images: list[Path], cache_dir: Path) -> list[np.ndarray]:
     for p in images:
         f = cache_dir / f"original-{p.stem}-{p.stat().st_size}.features.npy"
         if not f.exists():
-            np.save(f, fid.feature_net()(fid.patches(np.asarray(Image.open(p).convert("RGB")))).astype(np.float32))
+            np.save(f, fid.patch_features(np.asarray(Image.open(p).convert("RGB"))))
         out.append(np.load(f))
     return out
 
@@ -93,10 +93,11 @@ def run(codec_names: list[str], images: list[Path], cache_dir: Path, jobs: int =
         for p in images:
             for q in c.qualities:
                 f = cache_dir / cache_key(c, p, q)
-                if f.exists() and (not with_fid or features_path(cache_dir, f).exists()):
+                feat = features_path(cache_dir, f) if with_fid else None
+                if f.exists() and (feat is None or feat.exists()):
                     rows.append(json.loads(f.read_text()))
                 else:
-                    todo.append((name, p, q, f))
+                    todo.append((name, p, q, f, feat))
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     bar = None
     if progress:
@@ -104,22 +105,22 @@ def run(codec_names: list[str], images: list[Path], cache_dir: Path, jobs: int =
 
         bar = tqdm(total=len(todo), unit="pt", desc="codec x image x quality", initial=0)
 
-    def done(row: dict, f: Path) -> None:
-        row["features"] = features_path(cache_dir, f).name if with_fid else None
+    def done(row: dict, f: Path, feat: Path | None) -> None:
+        row["features"] = feat.name if feat else None
         f.write_text(json.dumps(row))
         rows.append(row)
         if bar:
             bar.update(1)
 
     if jobs <= 1:
-        for name, p, q, f in todo:
-            done(_work(name, str(p), q, threads, str(features_path(cache_dir, f)) if with_fid else None), f)
+        for name, p, q, f, feat in todo:
+            done(_work(name, str(p), q, threads, str(feat) if feat else None), f, feat)
     else:
         with ProcessPoolExecutor(jobs) as ex:
-            futs = {ex.submit(_work, name, str(p), q, threads,
-                              str(features_path(cache_dir, f)) if with_fid else None): f for name, p, q, f in todo}
+            futs = {ex.submit(_work, name, str(p), q, threads, str(feat) if feat else None): (f, feat)
+                    for name, p, q, f, feat in todo}
             for fut in as_completed(futs):
-                done(fut.result(), futs[fut])
+                done(fut.result(), *futs[fut])
     if bar:
         bar.close()
     return rows, active

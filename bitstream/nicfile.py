@@ -32,13 +32,13 @@ def read(data: bytes, *, verify: bool = True) -> NicFile:
     _, chunks = unpack_chunks(data, verify=verify)
     found: dict[str, bytes] = {}
     for i, c in enumerate(chunks):
-        if c.type == "HEAD" and not c.crc_ok:
-            raise ChecksumError("HEAD", 6)
         if c.type in CRITICAL:
             if c.type in found:
                 raise FormatError(f"duplicate {c.type} chunk")
             if i >= len(CRITICAL) or CRITICAL[i] != c.type:
                 raise FormatError(f"chunk {c.type} out of order (expected {', '.join(CRITICAL)} first)")
+            if c.type == "HEAD" and not c.crc_ok:
+                raise ChecksumError("HEAD", 6)  # HEAD is the first chunk, right after the 6-byte preamble
         elif c.critical:
             raise UnsupportedError(f"unknown critical chunk {c.type!r}: written by a newer encoder?")
         elif c.type not in ANCILLARY or c.type in found:
