@@ -19,7 +19,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--codecs", default="nic,jpeg,jpeg420,webp,avif,jxl,bpg", help="comma-separated codec names")
     ap.add_argument("--anchor", default="bpg", help="codec the BD-rates are measured against")
     ap.add_argument("--out", help="report folder (default benchmarks/results/<dataset>)")
-    ap.add_argument("--jobs", type=int, default=1, help="worker processes")
+    ap.add_argument("--jobs", type=int, default=1, help="workers (processes, or Ray CPUs)")
+    ap.add_argument("--engine", choices=["local", "ray"], default="local", help="where the work runs")
+    ap.add_argument("--address", help="Ray cluster address (default: a local Ray; paths must be shared)")
     ap.add_argument("--limit", type=int, help="use only the first N images (quick looks; not for reports)")
     ap.add_argument("--no-progress", action="store_true")
     ap.add_argument("--no-fid", action="store_true", help="skip FID/KID (saves the feature network's time)")
@@ -38,7 +40,8 @@ def main(argv: list[str] | None = None) -> int:
 
         os.environ["NIC_INCEPTION_WEIGHTS"] = a.inception_weights  # read by worker processes too
     cache = out.parent / "cache" / label
-    rows, active = runner.run(a.codecs.split(","), images, cache, a.jobs, not a.no_progress, with_fid=not a.no_fid)
+    rows, active = runner.run(a.codecs.split(","), images, cache, a.jobs, not a.no_progress, with_fid=not a.no_fid,
+                               engine=a.engine, address=a.address)
     fid_ctx = None
     if not a.no_fid:
         from . import fid

@@ -6,7 +6,6 @@ import json
 import os
 import resource
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +76,8 @@ def original_features(images: list[Path], cache_dir: Path) -> list[np.ndarray]:
 
 
 def run(codec_names: list[str], images: list[Path], cache_dir: Path, jobs: int = 1, progress: bool = True,
-        log=print, with_fid: bool = True) -> tuple[list[dict], dict[str, codecs.Codec]]:
+        log=print, with_fid: bool = True, engine: str = "local",
+        address: str | None = None) -> tuple[list[dict], dict[str, codecs.Codec]]:
     cache_dir.mkdir(parents=True, exist_ok=True)
     active: dict[str, codecs.Codec] = {}
     for name in codec_names:
@@ -112,15 +112,11 @@ def run(codec_names: list[str], images: list[Path], cache_dir: Path, jobs: int =
         if bar:
             bar.update(1)
 
-    if jobs <= 1:
-        for name, p, q, f, feat in todo:
-            done(_work(name, str(p), q, threads, str(feat) if feat else None), f, feat)
-    else:
-        with ProcessPoolExecutor(jobs) as ex:
-            futs = {ex.submit(_work, name, str(p), q, threads, str(feat) if feat else None): (f, feat)
-                    for name, p, q, f, feat in todo}
-            for fut in as_completed(futs):
-                done(fut.result(), *futs[fut])
+    from hific_codec import engines
+
+    args = [(name, str(p), q, threads, str(feat) if feat else None) for name, p, q, f, feat in todo]
+    for i, row in engines.imap(_work, args, engine, jobs, address):
+        done(row, todo[i][3], todo[i][4])
     if bar:
         bar.close()
     return rows, active

@@ -13,8 +13,9 @@ from .container import (
 )
 from .header import Header
 from .nicfile import NicFile, read, write
+from .tiles import TileGrid
 
 __all__ = [
     "MAGIC", "VERSION", "Chunk", "ChecksumError", "FormatError", "TruncatedError", "UnsupportedError",
-    "Header", "NicFile", "pack_chunks", "unpack_chunks", "read", "write",
+    "Header", "NicFile", "TileGrid", "pack_chunks", "unpack_chunks", "read", "write",
 ]

@@ -13,7 +13,7 @@ import zlib
 from dataclasses import dataclass
 
 MAGIC = b"\x89NIC"
-VERSION = (1, 0)  # (major, minor): a major bump means older readers cannot decode new files
+VERSION = (1, 1)  # newest (major, minor) this reader knows; a major bump means older readers cannot decode new files
 MAX_CHUNK_BYTES = 1 << 28  # 256 MiB: far above any real chunk, caps what a header may make us read
 _MAX_LEN_BYTES = 4  # ULEB128 of MAX_CHUNK_BYTES fits in 4 bytes
 
@@ -42,6 +42,7 @@ class Chunk:
     type: str
     payload: bytes
     crc_ok: bool = True  # False only for chunks kept by unpack_chunks(verify=False)
+    offset: int = -1  # byte offset in the file it was read from (for error messages)
 
     @property
     def critical(self) -> bool:
@@ -126,6 +127,6 @@ def unpack_chunks(data: bytes, *, verify: bool = True) -> tuple[tuple[int, int],
         crc_ok = zlib.crc32(data[start:end]) == int.from_bytes(data[end : end + 4], "big")
         if verify and not crc_ok:
             raise ChecksumError(t.decode(), start)
-        chunks.append(Chunk(t.decode(), bytes(data[pos:end]), crc_ok))
+        chunks.append(Chunk(t.decode(), bytes(data[pos:end]), crc_ok, start))
         pos = end + 4
     return version, chunks

@@ -1,51 +1,85 @@
-"""A whole `.nic` file as a typed object: header, latent streams and optional metadata."""
+"""A whole `.nic` file as a typed object: header, latent streams and optional metadata.
+
+Chunk order: HEAD, [TILE], ZLAT, YLAT x (number of tiles), then ancillary chunks.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from .container import ChecksumError, Chunk, FormatError, UnsupportedError, pack_chunks, unpack_chunks
 from .header import Header
+from .tiles import TileGrid
 
-CRITICAL = ("HEAD", "ZLAT", "YLAT")  # in this order, each exactly once
+KNOWN_CRITICAL = ("HEAD", "TILE", "ZLAT", "YLAT")
 ANCILLARY = {"iccp": "icc", "exif": "exif", "alph": "alpha"}
+V1_0, V1_1 = (1, 0), (1, 1)  # a file is written with the lowest version that can read it
 
 
 @dataclass(frozen=True)
 class NicFile:
     header: Header
     z_stream: bytes  # range-coded hyper-latents
-    y_stream: bytes  # range-coded latents
+    y_streams: tuple[bytes, ...]  # range-coded latents, one stream per tile in raster order
     icc: bytes | None = None  # ICC profile, carried through untouched
     exif: bytes | None = None  # EXIF block, carried through untouched
     alpha: bytes | None = None  # zlib-compressed 8-bit alpha plane (lossless), RGBA inputs only
+    tiles: TileGrid | None = None  # None: one tile, the whole image (all a 1.0 file can hold)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.y_streams, (bytes, bytearray)):
+            object.__setattr__(self, "y_streams", (bytes(self.y_streams),))
+        want = 1 if self.tiles is None else self.tiles.count(self.header.width, self.header.height)
+        if len(self.y_streams) != want:
+            raise FormatError(f"{len(self.y_streams)} latent stream(s) for {want} tile(s)")
 
 
 def write(f: NicFile) -> bytes:
-    chunks = [Chunk("HEAD", f.header.to_bytes()), Chunk("ZLAT", f.z_stream), Chunk("YLAT", f.y_stream)]
+    chunks = [Chunk("HEAD", f.header.to_bytes())]
+    if f.tiles is not None:
+        chunks.append(Chunk("TILE", f.tiles.to_bytes()))
+    chunks += [Chunk("ZLAT", f.z_stream)] + [Chunk("YLAT", y) for y in f.y_streams]
     chunks += [Chunk(t, getattr(f, a)) for t, a in ANCILLARY.items() if getattr(f, a) is not None]
-    return pack_chunks(chunks)
+    return pack_chunks(chunks, V1_0 if f.tiles is None else V1_1)
 
 
 def read(data: bytes, *, verify: bool = True) -> NicFile:
     """Parse and validate a file.  ``verify=False`` tolerates damaged latent/metadata chunks (the
-    decoded image shows the damage); the header must still be intact, since sizes come from it."""
-    _, chunks = unpack_chunks(data, verify=verify)
+    decoded image shows the damage); the header and tile layout must still be intact, since sizes
+    come from them."""
+    version, chunks = unpack_chunks(data, verify=verify)
+    pos = 0
+
+    def take(kind: str, required: bool = True) -> Chunk | None:
+        nonlocal pos
+        if pos < len(chunks) and chunks[pos].type == kind:
+            pos += 1
+            c = chunks[pos - 1]
+            if kind in ("HEAD", "TILE") and not c.crc_ok:
+                raise ChecksumError(kind, c.offset)
+            return c
+        if required:
+            got = chunks[pos].type if pos < len(chunks) else "end of file"
+            if pos >= len(chunks) or not chunks[pos].critical or chunks[pos].type in KNOWN_CRITICAL:
+                raise FormatError(f"expected chunk {kind}, found {got}: file truncated or chunks out of order")
+            raise UnsupportedError(f"unknown critical chunk {got!r}: written by a newer encoder?")
+        return None
+
+    header = Header.from_bytes(take("HEAD").payload)
+    tile_chunk = take("TILE", required=False)
+    if tile_chunk is not None and version < V1_1:
+        raise FormatError(f"TILE chunk in a version {version[0]}.{version[1]} file")
+    tiles = TileGrid.from_bytes(tile_chunk.payload) if tile_chunk is not None else None
+    z = take("ZLAT").payload
+    n = 1 if tiles is None else tiles.count(header.width, header.height)
+    ys = tuple(take("YLAT").payload for _ in range(n))
     found: dict[str, bytes] = {}
-    for i, c in enumerate(chunks):
-        if c.type in CRITICAL:
-            if c.type in found:
-                raise FormatError(f"duplicate {c.type} chunk")
-            if i >= len(CRITICAL) or CRITICAL[i] != c.type:
-                raise FormatError(f"chunk {c.type} out of order (expected {', '.join(CRITICAL)} first)")
-            if c.type == "HEAD" and not c.crc_ok:
-                raise ChecksumError("HEAD", 6)  # HEAD is the first chunk, right after the 6-byte preamble
-        elif c.critical:
+    for c in chunks[pos:]:
+        if c.type in KNOWN_CRITICAL:
+            raise FormatError(f"unexpected {c.type} chunk after the latents")
+        if c.critical:
             raise UnsupportedError(f"unknown critical chunk {c.type!r}: written by a newer encoder?")
-        elif c.type not in ANCILLARY or c.type in found:
-            continue  # unknown or repeated ancillary chunks are skipped
-        found[c.type] = c.payload
-    missing = [t for t in CRITICAL if t not in found]
-    if missing:
-        raise FormatError(f"missing chunk(s) {', '.join(missing)}: file truncated?")
+        if c.type in ANCILLARY and c.type not in found:
+            found[c.type] = c.payload  # unknown or repeated ancillary chunks are skipped
     extra = {a: found.get(t) for t, a in ANCILLARY.items()}
-    return NicFile(Header.from_bytes(found["HEAD"]), found["ZLAT"], found["YLAT"], **extra)
+    return NicFile(header, z, ys, tiles=tiles, **extra)
+

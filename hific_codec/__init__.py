@@ -15,10 +15,10 @@ os.environ.setdefault("MKL_CBWR", "AVX2")
 
 from bitstream import FormatError  # noqa: E402
 
-from .api import DEFAULT_QUALITY, Info, decode, encode, info  # noqa: E402
+from .api import DEFAULT_QUALITY, Info, decode, decode_batch, encode, info  # noqa: E402
 
 __version__ = "0.1.0"
-__all__ = ["encode", "decode", "info", "Info", "FormatError", "DEFAULT_QUALITY", "__version__"]
+__all__ = ["encode", "decode", "decode_batch", "info", "Info", "FormatError", "DEFAULT_QUALITY", "__version__"]
 
 try:
     from . import pil_plugin  # noqa: F401  (registers .nic with Pillow)

@@ -79,9 +79,42 @@ def load_image(data: bytes, name: str):
     return arr, icc, exif
 
 
+def _batch(a: argparse.Namespace, mode: str, engine: str = "local", manifest: str | None = None) -> None:
+    from . import batch
+
+    if not a.output:
+        raise CLIError(f"{a.input} is a directory: give an output directory with -o")
+    if Path(a.output).exists() and not Path(a.output).is_dir():
+        raise CLIError(f"{a.output}: not a directory")
+    opts = dict(force=a.force)
+    if mode == "encode":
+        opts.update(quality=a.quality, bpp=a.bpp, psnr=getattr(a, "psnr", False))
+    try:
+        tasks = batch.plan(a.input, a.output, mode, **opts)
+    except (FileNotFoundError, OSError) as e:
+        raise CLIError(str(e)) from None
+    if not tasks:
+        raise CLIError(f"{a.input}: no {'images' if mode == 'encode' else '.nic files'} found")
+    try:
+        records, seconds = batch.run(tasks, engine, a.jobs, getattr(a, "address", None))
+    except RuntimeError as e:
+        raise CLIError(str(e)) from None
+    if manifest:
+        batch.write_manifest(records, manifest)
+    print(batch.summary(records, seconds), file=sys.stderr)
+    if any(r.status == "failed" for r in records):
+        raise BatchFailed()
+
+
+class BatchFailed(Exception):
+    """Some files failed; the summary already named them."""
+
+
 def cmd_encode(a: argparse.Namespace) -> None:
     from . import api
 
+    if a.input != "-" and Path(a.input).is_dir():
+        return _batch(a, "encode")
     data = _read_input(a.input)
     arr, icc, exif = load_image(data, a.input)
     out = a.output or ("-" if a.input == "-" else str(Path(a.input).with_suffix(".nic")))
@@ -103,6 +136,8 @@ def cmd_decode(a: argparse.Namespace) -> None:
 
     from . import api
 
+    if a.input != "-" and Path(a.input).is_dir():
+        return _batch(a, "decode")
     data = _read_input(a.input)
     meta = bitstream.read(data, verify=not a.ignore_crc)
     t0 = time.perf_counter()
@@ -135,6 +170,13 @@ def cmd_info(a: argparse.Namespace) -> None:
     print("chunks      " + ", ".join(f"{t} ({n} B)" for t, n in i.chunks))
 
 
+def cmd_dataset(a: argparse.Namespace) -> None:
+    a.input, a.output = a.src, a.dst
+    manifest = a.manifest or str(Path(a.dst) / "manifest.csv")
+    Path(a.dst).mkdir(parents=True, exist_ok=True)
+    _batch(a, a.mode, a.engine, manifest)
+
+
 def cmd_bench(a: argparse.Namespace) -> None:
     try:
         from benchmarks.__main__ import main as bench_main
@@ -149,8 +191,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="nic", description="NIC learned image codec")
     sub = p.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("encode", help="compress an image to .nic")
-    e.add_argument("input", help="image file (PNG, JPEG, WebP, TIFF, ...) or - for stdin")
-    e.add_argument("-o", "--output", help="output .nic (default: input with .nic; - for stdout)")
+    e.add_argument("input", help="image file (PNG, JPEG, WebP, TIFF, ...), - for stdin, or a directory")
+    e.add_argument("-o", "--output", help="output .nic (default: input with .nic; - for stdout); "
+                   "for a directory input, the output directory")
+    e.add_argument("-j", "--jobs", type=int, default=1, help="worker processes for a directory input")
     g = e.add_mutually_exclusive_group()
     g.add_argument("-q", "--quality", type=float, help=f"0..100, higher is better (default {DEFAULT_QUALITY:g})")
     g.add_argument("--bpp", type=float, help="target bits per pixel: highest quality not above it")
@@ -159,7 +203,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     e.set_defaults(fn=cmd_encode)
     d = sub.add_parser("decode", help="decompress a .nic file")
-    d.add_argument("input", help=".nic file or - for stdin")
+    d.add_argument("input", help=".nic file, - for stdin, or a directory of .nic files")
+    d.add_argument("-j", "--jobs", type=int, default=1, help="worker processes for a directory input")
     d.add_argument("-o", "--output", help="output image, format from the extension (default PNG; - for stdout)")
     d.add_argument("--ignore-crc", action="store_true", help="decode even if checksums fail (damaged files)")
     d.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
@@ -167,6 +212,21 @@ def build_parser() -> argparse.ArgumentParser:
     i = sub.add_parser("info", help="describe a .nic file")
     i.add_argument("input")
     i.set_defaults(fn=cmd_info)
+    for mode in ("encode", "decode"):
+        ds = sub.add_parser(f"{mode}-dataset", help=f"{mode} a directory tree or file list, resumable, with a manifest")
+        ds.add_argument("src", help="directory (searched recursively) or a text file with one path per line")
+        ds.add_argument("dst", help="output directory (mirrors the source layout)")
+        ds.add_argument("--engine", choices=["local", "ray"], default="local")
+        ds.add_argument("--address", help="Ray cluster address (default: start Ray locally)")
+        ds.add_argument("-j", "--jobs", type=int, default=2, help="workers (local processes or Ray CPUs)")
+        ds.add_argument("--manifest", help="manifest path, .csv or .parquet (default DST/manifest.csv)")
+        ds.add_argument("-f", "--force", action="store_true", help="redo files whose output exists")
+        if mode == "encode":
+            g = ds.add_mutually_exclusive_group()
+            g.add_argument("-q", "--quality", type=float)
+            g.add_argument("--bpp", type=float)
+            ds.add_argument("--psnr", action="store_true", help="decode each file again and record its PSNR")
+        ds.set_defaults(fn=cmd_dataset, mode=mode)
     b = sub.add_parser("bench", help="run the benchmark harness (see benchmarks/README)", add_help=False)
     b.add_argument("args", nargs=argparse.REMAINDER)
     b.set_defaults(fn=cmd_bench)
@@ -181,6 +241,8 @@ def main(argv: list[str] | None = None) -> int:
         args.fn(args)
     except (CLIError, FormatError, ValueError) as e:
         print(f"nic: error: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except BatchFailed:
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("nic: interrupted", file=sys.stderr)

@@ -17,6 +17,7 @@ import torch
 from bitstream import entropy
 from bitstream.container import FormatError
 from bitstream.entropy import TableSet
+from bitstream.tiles import TileGrid
 
 from . import zoo
 from .models.hyperprior import HyperpriorConfig, MeanScaleHyperprior
@@ -25,6 +26,8 @@ from .models.int_hyper_synthesis import IntHyperSynthesis
 PAD = 64  # g_a downsamples by 16 and h_a by 4 more
 LATENT_TILE = 64  # g_s/g_a tile, in latents (1024 px)
 LATENT_HALO = 4  # overlap in latents; the transforms' receptive field is ~2 latents
+CODING_TILE = 1024  # px; images larger than this (padded) are entropy-coded in tiles (format 1.1)
+HS_HALO = 3  # ẑ rows/cols around a coding tile; h_s's receptive field is under 2
 ESCAPE_MAX = (1 << (entropy.ESCAPE_BITS - 1)) - 1
 
 
@@ -67,23 +70,12 @@ def padded_size(h: int, w: int) -> tuple[int, int]:
     return -(-h // PAD) * PAD, -(-w // PAD) * PAD
 
 
-def _tiled(fn, x: torch.Tensor, tile: int, halo: int, up: int = 1, down: int = 1) -> torch.Tensor:
-    """Apply a conv net ``fn`` (spatial scale up/down) on overlapping tiles of ``x`` and stitch."""
-    H, W = x.shape[2:]
-    if H <= tile and W <= tile:
-        return fn(x)
-    out = None
+def tile_boxes(H: int, W: int, tile: int, halo: int = 0):
+    """Raster-order tiles of an H x W grid: yields ((i, j, h, w) core, (i0, j0, i1, j1) with halo)."""
     for i in range(0, H, tile):
         for j in range(0, W, tile):
-            i0, j0 = max(0, i - halo), max(0, j - halo)
-            i1, j1 = min(H, i + tile + halo), min(W, j + tile + halo)
-            y = fn(x[:, :, i0:i1, j0:j1])
-            if out is None:
-                out = y.new_empty(y.shape[0], y.shape[1], H * up // down, W * up // down)
-            a, b = (i - i0) * up // down, (j - j0) * up // down
-            h, w = min(tile, H - i) * up // down, min(tile, W - j) * up // down
-            out[:, :, i * up // down : i * up // down + h, j * up // down : j * up // down + w] = y[:, :, a : a + h, b : b + w]
-    return out
+            yield (i, j, min(tile, H - i), min(tile, W - j)), (
+                max(0, i - halo), max(0, j - halo), min(H, i + tile + halo), min(W, j + tile + halo))
 
 
 @dataclass
@@ -99,22 +91,59 @@ class Analysis:
 def analyse(model: Model, rgb: np.ndarray) -> Analysis:
     h, w = rgb.shape[:2]
     hp, wp = padded_size(h, w)
-    padded = np.pad(rgb, ((0, hp - h), (0, wp - w), (0, 0)), mode="edge")
-    x = torch.from_numpy(np.ascontiguousarray(padded)).permute(2, 0, 1)[None].float().div_(255.0)
-    y0 = _tiled(model.net.g_a, x, LATENT_TILE * 16, LATENT_HALO * 16, down=16)
+    padded = np.pad(rgb, ((0, hp - h), (0, wp - w), (0, 0)), mode="edge")  # uint8: 3 B/px
+    y0 = torch.empty(latent_shapes(model, h, w)[1])
+    # Float pixels exist one tile at a time: a 12000x9000 image never needs 1.3 GB of them.
+    for (i, j, th, tw), (i0, j0, i1, j1) in tile_boxes(hp, wp, LATENT_TILE * 16, LATENT_HALO * 16):
+        x = torch.from_numpy(np.ascontiguousarray(padded[i0:i1, j0:j1])).permute(2, 0, 1)[None].float().div_(255.0)
+        y = model.net.g_a(x)
+        a, b = (i - i0) // 16, (j - j0) // 16
+        y0[:, :, i // 16 : (i + th) // 16, j // 16 : (j + tw) // 16] = y[:, :, a : a + th // 16, b : b + tw // 16]
     return Analysis(y0, h, w)
 
 
+def coding_tiles(h: int, w: int, tile_px: int = CODING_TILE) -> TileGrid | None:
+    """The tile grid an encoder writes: none (one tile, a 1.0 file) when the padded image fits one."""
+    hp, wp = padded_size(h, w)
+    return None if hp <= tile_px and wp <= tile_px else TileGrid(tile_px, tile_px)
+
+
+def _latent_tiles(model: Model, h: int, w: int, tiles: TileGrid | None):
+    """Coding tiles in latent units, each with its window of ẑ (rows/cols with a halo, clipped)."""
+    _, (_, _, H, W) = latent_shapes(model, h, w)
+    th, tw = (H, W) if tiles is None else (tiles.tile_h // 16, tiles.tile_w // 16)
+    Hz, Wz = H // 4, W // 4
+    for i in range(0, H, th):
+        for j in range(0, W, tw):
+            core = (i, j, min(th, H - i), min(tw, W - j))
+            zi0, zj0 = max(0, i // 4 - HS_HALO), max(0, j // 4 - HS_HALO)
+            zi1, zj1 = min(Hz, (i + th) // 4 + HS_HALO), min(Wz, (j + tw) // 4 + HS_HALO)
+            yield core, (zi0, zj0, zi1, zj1)
+
+
+def _tile_params(model: Model, z_hat: np.ndarray, core, zwin) -> tuple[np.ndarray, np.ndarray]:
+    """Exact (scale index, mean) of one coding tile, from its ẑ window alone."""
+    i, j, th, tw = core
+    zi0, zj0, zi1, zj1 = zwin
+    idx, mean = model.int_hs(z_hat[:, :, zi0:zi1, zj0:zj1])
+    a, b = i - 4 * zi0, j - 4 * zj0
+    return idx[:, :, a : a + th, b : b + tw], mean[:, :, a : a + th, b : b + tw]
+
+
 @torch.no_grad()
-def code(model: Model, a: Analysis, quality: float) -> tuple[bytes, bytes]:
-    """Entropy-code the analysed image at ``quality``: returns (z stream, y stream)."""
-    y = (a.y0 * model.net.gain(model.t(quality))).double()
-    z_hat = torch.round(model.net.h_a(y.float())).clamp_(-ESCAPE_MAX, ESCAPE_MAX).numpy().astype(np.int64)
+def code(model: Model, a: Analysis, quality: float, tiles: TileGrid | None = None) -> tuple[bytes, tuple[bytes, ...]]:
+    """Entropy-code the analysed image at ``quality``: returns (z stream, one y stream per tile)."""
+    gain = model.net.gain(model.t(quality))
+    z_hat = torch.round(model.net.h_a(a.y0 * gain)).clamp_(-ESCAPE_MAX, ESCAPE_MAX).numpy().astype(np.int64)
     z_stream = entropy.encode(z_hat, _channel_index(z_hat.shape), model.z_tables)
-    idx, mean = model.int_hs(z_hat)
-    sym = np.clip(np.round(y.numpy() - mean), -ESCAPE_MAX, ESCAPE_MAX).astype(np.int64)
-    y_stream = entropy.encode(sym, idx, entropy.gaussian_tables())
-    return z_stream, y_stream
+    y_streams = []
+    for core, zwin in _latent_tiles(model, a.height, a.width, tiles):
+        i, j, th, tw = core
+        y = (a.y0[:, :, i : i + th, j : j + tw] * gain).double().numpy()
+        idx, mean = _tile_params(model, z_hat, core, zwin)
+        sym = np.clip(np.round(y - mean), -ESCAPE_MAX, ESCAPE_MAX).astype(np.int64)
+        y_streams.append(entropy.encode(sym, idx, entropy.gaussian_tables()))
+    return z_stream, tuple(y_streams)
 
 
 def _channel_index(shape: tuple[int, ...]) -> np.ndarray:
@@ -128,27 +157,48 @@ def latent_shapes(model: Model, h: int, w: int) -> tuple[tuple[int, ...], tuple[
 
 
 @torch.no_grad()
-def decode_latents(model: Model, h: int, w: int, z_stream: bytes, y_stream: bytes) -> torch.Tensor:
+def decode_latents(model: Model, h: int, w: int, z_stream: bytes, y_streams: tuple[bytes, ...],
+                   tiles: TileGrid | None = None) -> torch.Tensor:
     """Recover ŷ (float32, gained domain) exactly as the encoder had it."""
-    z_shape, _ = latent_shapes(model, h, w)
+    z_shape, y_shape = latent_shapes(model, h, w)
     z_hat = entropy.decode(z_stream, _channel_index(z_shape), model.z_tables)
-    idx, mean = model.int_hs(z_hat)
-    sym = entropy.decode(y_stream, idx, entropy.gaussian_tables())
-    return torch.from_numpy(sym + mean).float()  # exact: |value| < 2**15 with 8 fractional bits
+    y_hat = torch.empty(y_shape)
+    for stream, (core, zwin) in zip(y_streams, _latent_tiles(model, h, w, tiles), strict=True):
+        i, j, th, tw = core
+        idx, mean = _tile_params(model, z_hat, core, zwin)
+        sym = entropy.decode(stream, idx, entropy.gaussian_tables())
+        y_hat[:, :, i : i + th, j : j + tw] = torch.from_numpy(sym + mean)  # exact: |v| < 2**15, 8 fractional bits
+    return y_hat
 
 
 @torch.no_grad()
-def synthesise(model: Model, y_hat: torch.Tensor, quality: float, h: int, w: int) -> np.ndarray:
-    y = y_hat * model.net.inv_gain(model.t(quality))
+def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float], h: int, w: int) -> np.ndarray:
+    """ŷ (B, M, ...) -> uint8 pixels (B, h, w, 3) (or (h, w, 3) for a single quality).
+
+    g_s runs on a fixed 64-latent tile grid with a halo; each tile's pixels go straight to uint8,
+    so a large image never holds float pixels in full.
+    """
+    single = not isinstance(qualities, (list, tuple))
+    qs = [qualities] if single else list(qualities)
+    inv = torch.cat([model.net.inv_gain(model.t(q)) for q in qs])
+    B, _, H, W = y_hat.shape
+    out = np.empty((B, h, w, 3), dtype=np.uint8)
     # oneDNN's convolutions change their summation order with the thread count (measured: ~1e-4
     # differences, enough to flip roundings).  The native path (im2col + MKL GEMM, with MKL_CBWR
-    # pinned in hific_codec/__init__) splits work over outputs only: same pixels for any thread count.
+    # pinned in hific_codec/__init__) splits work over outputs only: same pixels for any thread
+    # count, and each image of a batch is its own GEMM, so batching does not change them either.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a TF32 notice irrelevant on CPU
         with torch.backends.mkldnn.flags(enabled=False):
-            x = _tiled(model.net.g_s, y, LATENT_TILE, LATENT_HALO, up=16)
-    x = x[0, :, :h, :w].mul(255.0).round_().clamp_(0, 255)
-    return x.permute(1, 2, 0).to(torch.uint8).numpy()
+            for (i, j, th, tw), (i0, j0, i1, j1) in tile_boxes(H, W, LATENT_TILE, LATENT_HALO):
+                if i * 16 >= h or j * 16 >= w:
+                    continue  # a tile of padding only
+                x = model.net.g_s(y_hat[:, :, i0:i1, j0:j1] * inv)
+                a, b = (i - i0) * 16, (j - j0) * 16
+                ph, pw = min(th * 16, h - i * 16), min(tw * 16, w - j * 16)
+                x = x[:, :, a : a + ph, b : b + pw].mul(255.0).round_().clamp_(0, 255)
+                out[:, i * 16 : i * 16 + ph, j * 16 : j * 16 + pw] = x.permute(0, 2, 3, 1).to(torch.uint8).numpy()
+    return out[0] if single else out
 
 
 @torch.no_grad()

@@ -78,12 +78,12 @@ def test_wrong_weights_are_refused(crop):
     f = bitstream.read(bytes(data))
     h = f.header
     other = bitstream.Header(h.width, h.height, h.channels, h.model_id, b"\xde\xad\xbe\xef", h.quality)
-    forged = bitstream.write(bitstream.NicFile(other, f.z_stream, f.y_stream))
+    forged = bitstream.write(bitstream.NicFile(other, f.z_stream, f.y_streams))
     with pytest.raises(FormatError, match="weights deadbeef"):
         hific_codec.decode(forged)
     unknown = bitstream.Header(h.width, h.height, h.channels, 999, h.weights_hash, h.quality)
     with pytest.raises(FormatError, match="model id 999"):
-        hific_codec.decode(bitstream.write(bitstream.NicFile(unknown, f.z_stream, f.y_stream)))
+        hific_codec.decode(bitstream.write(bitstream.NicFile(unknown, f.z_stream, f.y_streams)))
 
 
 def test_corrupted_and_truncated_files(crop):

@@ -95,3 +95,24 @@ def test_usage_errors(photo):
     r = nic("encode", str(photo), "--quality", "50", "--bpp", "1")
     assert r.returncode == 2 and b"not allowed with" in r.stderr
     assert_clean_error(nic("encode", str(photo), "-o", "/nonexistent/dir/x.nic"), "no such directory")
+
+
+def test_directory_mode_goes_past_bad_files_and_reports_them(photo, tmp_path):
+    src, out = tmp_path / "src", tmp_path / "out"
+    (src / "deep").mkdir(parents=True)
+    (src / "deep" / "good.png").write_bytes(photo.read_bytes())
+    (src / "bad.png").write_bytes(b"not an image at all")
+    (src / "notes.txt").write_text("ignored: not an image suffix")
+    r = nic("encode", str(src), "-o", str(out), "--jobs", "2", "-q", "20")
+    err = r.stderr.decode()
+    assert r.returncode == 1 and "Traceback" not in err
+    assert "1 done, 0 already done, 1 failed" in err and "failed: " + str(src / "bad.png") in err
+    good = (out / "deep" / "good.nic").read_bytes()
+    assert good[:4] == b"\x89NIC" and not (out / "bad.nic").exists()
+    assert not list(out.rglob("*.part"))  # atomic writes leave no temporaries
+    # a re-run resumes: the finished file counts as done and is not rewritten
+    r = nic("encode", str(src), "-o", str(out), "-q", "80")
+    assert "0 done, 1 already done, 1 failed" in r.stderr.decode()
+    assert (out / "deep" / "good.nic").read_bytes() == good
+    r = nic("decode", str(out), "-o", str(tmp_path / "png"))
+    assert r.returncode == 0 and (tmp_path / "png" / "deep" / "good.png").exists()

@@ -1,4 +1,5 @@
-"""Decoding gives identical pixels whatever the thread count, and across processes."""
+"""Decoding gives identical pixels whatever the thread count (1, 2, 4), alone or in a batch, and
+across processes."""
 import hashlib
 import subprocess
 import sys
@@ -32,11 +33,22 @@ def test_encode_and_decode_with_different_thread_counts(tmp_path):
     for threads in ("1", "2"):
         files[threads] = tmp_path / f"enc{threads}.nic"
         files[threads].write_bytes(run("encode", threads, str(ASSET)))
-    digests = {(e, d): run("decode", d, str(files[e])).strip() for e in ("1", "2") for d in ("1", "2")}
+    digests = {(e, d): run("decode", d, str(files[e])).strip() for e in ("1", "2") for d in ("1", "2", "4")}
     assert len(set(digests.values())) == 1, digests
     # and in this process, with the default thread count
     here = hashlib.md5(hific_codec.decode(files["2"].read_bytes()).tobytes()).hexdigest().encode()
     assert here == digests[("2", "1")]
+
+
+def test_batched_decode_equals_decoding_alone(crop, kodim23):
+    """Same-size files share one synthesis call (a batch of 3, two qualities); a different size
+    goes alone.  Every image must equal its own single decode, bit for bit."""
+    files = [hific_codec.encode(crop, 20), hific_codec.encode(crop[:, ::-1].copy(), 70),
+             hific_codec.encode(kodim23[:100, :130], 50), hific_codec.encode(crop, 20)]
+    batch = hific_codec.decode_batch(files)
+    for data, got in zip(files, batch):
+        assert np.array_equal(got, hific_codec.decode(data))
+    assert np.array_equal(batch[0], batch[3]) and not np.array_equal(batch[0], batch[1])
 
 
 def test_repeated_decodes_are_identical(crop):

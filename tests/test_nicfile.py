@@ -1,7 +1,7 @@
 import pytest
 
 import bitstream
-from bitstream import FormatError, Header, NicFile, UnsupportedError
+from bitstream import TileGrid, FormatError, Header, NicFile, UnsupportedError
 from bitstream.container import Chunk, pack_chunks
 from bitstream.header import MAX_PIXELS, MAX_SIDE
 
@@ -47,18 +47,20 @@ def chunks_file(*chunks: Chunk) -> bytes:
 def test_unknown_ancillary_is_skipped_unknown_critical_refused():
     base = [Chunk("HEAD", header().to_bytes()), Chunk("ZLAT", b"z"), Chunk("YLAT", b"y")]
     f = bitstream.read(chunks_file(*base, Chunk("zzzz", b"future")))
-    assert f.y_stream == b"y"
-    with pytest.raises(UnsupportedError, match="TILE"):
-        bitstream.read(chunks_file(*base, Chunk("TILE", b"")))
+    assert f.y_streams == (b"y",)
+    with pytest.raises(UnsupportedError, match="ZZZZ"):
+        bitstream.read(chunks_file(*base, Chunk("ZZZZ", b"")))
+    with pytest.raises(UnsupportedError, match="ZZZZ"):
+        bitstream.read(chunks_file(base[0], Chunk("ZZZZ", b""), *base[1:]))
 
 
 def test_missing_duplicate_and_misordered_chunks():
     h, z, y = Chunk("HEAD", header().to_bytes()), Chunk("ZLAT", b"z"), Chunk("YLAT", b"y")
-    with pytest.raises(FormatError, match="missing"):
+    with pytest.raises(FormatError, match="expected chunk YLAT, found end of file"):
         bitstream.read(chunks_file(h, z))
-    with pytest.raises(FormatError, match="out of order"):
+    with pytest.raises(FormatError, match="expected chunk HEAD, found ZLAT"):
         bitstream.read(chunks_file(z, h, y))
-    with pytest.raises(FormatError, match="duplicate"):
+    with pytest.raises(FormatError, match="unexpected YLAT"):
         bitstream.read(chunks_file(h, z, y, Chunk("YLAT", b"y")))
 
 
@@ -78,4 +80,27 @@ def test_salvage_mode_still_requires_an_intact_header():
         bitstream.read(bytes(data), verify=False)
     data = bytearray(bitstream.write(NicFile(header(), b"zz", b"yyyy")))
     data[-6] ^= 0x40  # inside YLAT
-    assert bitstream.read(bytes(data), verify=False).y_stream != b"yyyy"
+    assert bitstream.read(bytes(data), verify=False).y_streams != (b"yyyy",)
+
+
+def test_tiled_file_round_trip_and_version():
+    big = header(width=2500, height=1100)
+    grid = TileGrid(1024, 1024)
+    assert grid.shape(2500, 1100) == (2, 3)
+    f = NicFile(big, b"z", tuple(bytes([k]) * (k + 1) for k in range(6)), tiles=grid)
+    data = bitstream.write(f)
+    assert data[4:6] == bytes([1, 1])  # TILE needs a 1.1 reader
+    assert bitstream.read(data) == f
+    assert bitstream.write(NicFile(big, b"z", b"y"))[4:6] == bytes([1, 0])  # untiled stays 1.0
+    with pytest.raises(FormatError, match="5 latent stream"):
+        NicFile(big, b"z", (b"y",) * 5, tiles=grid)
+    with pytest.raises(FormatError, match="expected chunk YLAT"):  # a tile's stream missing
+        bitstream.read(pack_chunks([c for c in bitstream.unpack_chunks(data)[1][:-1]], (1, 1)))
+    with pytest.raises(FormatError, match="TILE chunk in a version 1.0"):
+        bitstream.read(pack_chunks(bitstream.unpack_chunks(data)[1], (1, 0)))
+
+
+@pytest.mark.parametrize("side", [0, 63, 100, (1 << 16) - 64])
+def test_bad_tile_sizes_are_refused(side):
+    with pytest.raises(FormatError, match="tile side"):
+        TileGrid.from_bytes(side.to_bytes(2, "big") + (1024).to_bytes(2, "big"))

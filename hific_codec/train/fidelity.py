@@ -2,7 +2,8 @@
 
     python -m hific_codec.train.fidelity --run runs/fidelity --steps 40000 --minutes 150
 
-Re-running the same command resumes from ``<run>/last.safetensors``.  Every rate level
+Re-running the same command resumes from ``<run>/last.safetensors``.  Runs unchanged under
+``torchrun --nproc_per_node N`` (see train/distributed.py).  Every rate level
 ``t`` in [0, L-1] is sampled continuously per batch element, with its own lambda.
 The learning curve (train and held-out PSNR/bpp at three levels) goes to ``<run>/log.jsonl``.
 """
@@ -18,6 +19,7 @@ import torch
 
 from .. import checkpoint
 from ..models.hyperprior import HyperpriorConfig, MeanScaleHyperprior
+from . import distributed
 from .data import CropSampler, DataConfig, center_crops, load_split
 from .losses import psnr, rate_distortion
 
@@ -68,7 +70,7 @@ def validate(model: MeanScaleHyperprior, crops: list[torch.Tensor]) -> dict[str,
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", default="runs/fidelity")
+    ap.add_argument("--run-dir", "--run", dest="run", default="runs/fidelity", help="run folder (--run-dir under torchrun: torchrun claims --run)")
     ap.add_argument("--data", default=DataConfig.root)
     ap.add_argument("--steps", type=int, default=TrainConfig.steps)
     ap.add_argument("--batch", type=int, default=TrainConfig.batch)
@@ -79,9 +81,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
     ap.add_argument("--N", type=int, default=HyperpriorConfig.N)
     ap.add_argument("--M", type=int, default=HyperpriorConfig.M)
+    ap.add_argument("--check-sync", action="store_true", help="at the end, record every rank's parameter hash")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
+    d = distributed.setup()
     run = Path(args.run)
     run.mkdir(parents=True, exist_ok=True)
     last = run / "last.safetensors"
@@ -93,8 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         meta = json.loads(json.dumps(checkpoint.load_meta(last)))
         mc = HyperpriorConfig(**meta["model_config"])
         tc = dataclasses.replace(TrainConfig(**meta["train_config"]), steps=args.steps)
-    torch.manual_seed(tc.seed + meta["step"])
-    model = MeanScaleHyperprior(mc)
+    torch.manual_seed(tc.seed + meta["step"])  # same on every rank: identical initial weights
+    model = MeanScaleHyperprior(mc).to(d.device)
     params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
     gains = [p for n, p in model.named_parameters() if "log_" in n and "gain" in n]
     others = [p for p in params if all(p is not g for g in gains)]
@@ -102,28 +106,30 @@ def main(argv: list[str] | None = None) -> None:
     opt = torch.optim.Adam([{"params": others, "scale": 1.0}, {"params": gains, "scale": GAIN_LR_SCALE}], lr=tc.lr)
     if last.exists():
         checkpoint.load(last, model, opt)
-        print(f"resumed at step {meta['step']} ({meta['seconds'] / 3600:.2f} h trained)")
+        say(d, f"resumed at step {meta['step']} ({meta['seconds'] / 3600:.2f} h trained)")
+    ddp = distributed.wrap(model, d)
+    torch.manual_seed(tc.seed + meta["step"] + 7919 * d.rank)  # each rank its own rate levels
 
     train_imgs, val_imgs = load_split(dc)
-    sampler = CropSampler(train_imgs, dc.crop, seed=tc.seed + meta["step"])
+    sampler = CropSampler(train_imgs, dc.crop, seed=tc.seed + meta["step"] + 1_000_003 * d.rank)
     val = center_crops(val_imgs)
-    print(f"{len(train_imgs)} training images, {len(val)} held-out crops")
+    say(d, f"{len(train_imgs)} training images, {len(val)} held-out crops, {d.world} process(es)")
 
     def save() -> None:
         meta.update(model_config=dataclasses.asdict(mc), train_config=dataclasses.asdict(tc), data_config=dataclasses.asdict(dc))
         checkpoint.save(last, model, opt, meta)
 
-    log = open(run / "log.jsonl", "a")
+    log = open(run / "log.jsonl", "a") if d.main else None
     t_start = time.time()
     t_ckpt = t_start
     seconds0 = meta["seconds"]
     step = meta["step"]
-    while step < tc.steps and time.time() - t_start < args.minutes * 60:
+    while step < tc.steps and not distributed.any_rank(time.time() - t_start >= args.minutes * 60, d):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, tc) * g["scale"]
-        x = sampler.batch(tc.batch)  # channels_last measured 13% slower here
-        t = torch.rand(tc.batch) * (mc.levels - 1)
-        r = model(x, t)
+        x = sampler.batch(tc.batch).to(d.device)  # channels_last measured 13% slower here
+        t = torch.rand(tc.batch, device=d.device) * (mc.levels - 1)
+        r = ddp(x, t)
         l = rate_distortion(x, r.x_hat, r.y_likelihoods, r.z_likelihoods, model.lmbda(t))
         opt.zero_grad(set_to_none=True)
         l.loss.backward()
@@ -132,19 +138,30 @@ def main(argv: list[str] | None = None) -> None:
         step += 1
         meta["step"] = step
         meta["seconds"] = seconds0 + time.time() - t_start
-        if step % 50 == 0:
+        if step % 50 == 0 and d.main:
             print(f"step {step} loss {l.loss.item():.3f} bpp {l.bpp.mean().item():.3f} "
                   f"psnr {psnr(l.mse).mean().item():.2f} {meta['seconds'] / step:.3f}s/step", flush=True)
-        if step % args.eval_every == 0 or step == tc.steps:
+        if d.main and (step % args.eval_every == 0 or step == tc.steps):
             rec = {"step": step, "hours": meta["seconds"] / 3600, "lr": lr_at(step, tc), **validate(model, val)}
             log.write(json.dumps(rec) + "\n")
             log.flush()
             print(rec, flush=True)
-        if time.time() - t_ckpt > args.ckpt_minutes * 60:
+        if d.main and time.time() - t_ckpt > args.ckpt_minutes * 60:
             save()
             t_ckpt = time.time()
-    save()
-    print(f"saved {last} at step {step}")
+    if d.main:
+        save()
+        print(f"saved {last} at step {step}")
+    if args.check_sync:
+        digests = distributed.param_digests(model, d)
+        if d.main:
+            (run / "sync_check.json").write_text(json.dumps({"step": step, "world": d.world, "digests": digests}))
+    distributed.teardown(d)
+
+
+def say(d: distributed.Dist, msg: str) -> None:
+    if d.main:
+        print(msg, flush=True)
 
 
 if __name__ == "__main__":

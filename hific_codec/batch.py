@@ -1,0 +1,186 @@
+"""Many files at once: `nic encode DIR -o OUT --jobs N`, `nic encode-dataset SRC DST --engine ray`.
+
+A job is a list of `Task`s (one source file -> one output file).  Each task runs alone and
+returns a `Record`; a bad file becomes a ``failed`` record and the job goes on.  Outputs are
+written atomically (temp file + rename), so a killed run leaves only whole files, and an existing
+output is never overwritten without ``force``: if it is a valid file it counts as done (a re-run
+resumes where the last one stopped), otherwise the task fails and names it.
+
+Engines (hific_codec.engines): ``local`` (worker processes, the default) and ``ray`` (local mode,
+or a cluster via ``address``); both run the same `run_task`, so their outputs are byte-identical.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm", ".pgm", ".gif"}
+
+
+@dataclass(frozen=True)
+class Task:
+    src: str
+    dst: str
+    mode: str  # "encode" or "decode"
+    quality: float | None = None
+    bpp: float | None = None
+    force: bool = False
+    psnr: bool = False  # encode: decode again and measure PSNR against the source
+
+
+@dataclass
+class Record:
+    src: str
+    dst: str
+    status: str  # ok | done-before | failed
+    bytes: int = 0
+    bpp: float = float("nan")
+    psnr: float = float("nan")
+    seconds: float = 0.0
+    error: str = ""
+
+
+def plan(src: str | Path, dst: str | Path, mode: str, **options) -> list[Task]:
+    """Tasks for a directory tree (outputs mirror its layout) or a text file listing paths."""
+    src, dst = Path(src), Path(dst)
+    if src.is_dir():
+        want = IMAGE_SUFFIXES if mode == "encode" else {".nic"}
+        files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in want)
+        rel = [p.relative_to(src) for p in files]
+    elif src.is_file():  # a list of paths, one per line
+        files = [Path(line.strip()) for line in src.read_text().splitlines() if line.strip()]
+        rel = [Path(p.name) for p in files]
+    else:
+        raise FileNotFoundError(f"{src}: no such file or directory")
+    suffix = ".nic" if mode == "encode" else ".png"
+    return [Task(str(f), str(dst / r.with_suffix(suffix)), mode, **options) for f, r in zip(files, rel)]
+
+
+def _existing_is_valid(task: Task) -> bool:
+    data = Path(task.dst).read_bytes()
+    if task.mode == "encode":
+        import bitstream
+
+        try:
+            bitstream.read(data)  # every CRC checked
+            return True
+        except bitstream.FormatError:
+            return False
+    from PIL import Image
+    import io
+
+    try:
+        Image.open(io.BytesIO(data)).verify()
+        return True
+    except Exception:  # noqa: BLE001  (any damage means "not done")
+        return False
+
+
+def run_task(task: Task) -> Record:
+    """Process one file; never raises (errors become a failed record)."""
+    from .cli import CLIError, load_image, write_atomic
+
+    t0 = time.perf_counter()
+    rec = Record(task.src, task.dst, "ok")
+    try:
+        if Path(task.dst).exists() and not task.force:
+            if _existing_is_valid(task):
+                rec.status, rec.bytes = "done-before", Path(task.dst).stat().st_size
+                return rec
+            raise CLIError(f"{task.dst} exists and is not a valid output (use --force to overwrite)")
+        Path(task.dst).parent.mkdir(parents=True, exist_ok=True)
+        if task.mode == "encode":
+            _encode(task, rec, load_image, write_atomic)
+        else:
+            _decode(task, rec, write_atomic)
+    except Exception as e:  # noqa: BLE001  (one bad file must not stop thousands)
+        rec.status = "failed"
+        rec.error = str(e) if isinstance(e, (CLIError, ValueError)) else f"{type(e).__name__}: {e}"
+    rec.seconds = time.perf_counter() - t0
+    return rec
+
+
+def _encode(task: Task, rec: Record, load_image, write_atomic) -> None:
+    import numpy as np
+
+    from . import api, image_io
+
+    arr, icc, exif = load_image(Path(task.src).read_bytes(), task.src)
+    data = api.encode(arr, task.quality, bpp=task.bpp, icc=icc, exif=exif)
+    write_atomic(task.dst, data, task.force)
+    rec.bytes = len(data)
+    rec.bpp = len(data) * 8 / (arr.shape[0] * arr.shape[1])
+    if task.psnr:  # on the RGB8 the codec saw (16-bit and grey inputs normalised as for coding)
+        ref, out = image_io.to_rgb8(arr)[0], image_io.to_rgb8(api.decode(data))[0]
+        mse = np.mean((ref.astype(np.float64) - out) ** 2)
+        rec.psnr = float("inf") if mse == 0 else float(10 * np.log10(255**2 / mse))
+
+
+def _decode(task: Task, rec: Record, write_atomic) -> None:
+    import io
+
+    from PIL import Image
+
+    from . import api
+
+    data = Path(task.src).read_bytes()
+    arr = api.decode(data)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, format="PNG")
+    write_atomic(task.dst, buf.getvalue(), task.force)
+    rec.bytes = len(data)
+    rec.bpp = len(data) * 8 / (arr.shape[0] * arr.shape[1])
+
+
+def run(tasks: list[Task], engine: str = "local", jobs: int = 1, address: str | None = None, quiet: bool = False):
+    """Run a job on an engine (hific_codec.engines), printing progress to stderr.
+
+    Returns (records in completion order, wall seconds)."""
+    from . import engines
+
+    t0 = time.perf_counter()
+    records = []
+    for _, r in engines.imap(run_task, [(t,) for t in tasks], engine, jobs, address):
+        records.append(r)
+        if not quiet:
+            mark = {"ok": "", "done-before": " (done before)"}.get(r.status, f" FAILED: {_why(r)}")
+            print(f"[{len(records)}/{len(tasks)}] {r.src}{mark}", file=sys.stderr)
+    return records, time.perf_counter() - t0
+
+
+def write_manifest(records: list[Record], path: str | Path) -> None:
+    """CSV, or Parquet when the path ends in .parquet (needs pyarrow)."""
+    path = Path(path)
+    rows = [dataclasses.asdict(r) for r in sorted(records, key=lambda r: r.src)]
+    fields = [f.name for f in dataclasses.fields(Record)]
+    if path.suffix == ".parquet":
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise RuntimeError("Parquet manifests need pyarrow (pip install pyarrow), or use a .csv path") from None
+        pq.write_table(pa.Table.from_pylist(rows), path)
+        return
+    with open(path, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=fields)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def summary(records: list[Record], seconds: float) -> str:
+    ok = sum(r.status == "ok" for r in records)
+    before = sum(r.status == "done-before" for r in records)
+    failed = [r for r in records if r.status == "failed"]
+    lines = [f"{ok} done, {before} already done, {len(failed)} failed in {seconds:.1f} s "
+             f"({ok / seconds if seconds > 0 else 0:.2f} images/s)"]
+    lines += [f"  failed: {r.src}: {_why(r)}" for r in failed]
+    return "\n".join(lines)
+
+
+def _why(r: Record) -> str:
+    """The error without a leading copy of the file name (CLI errors start with it)."""
+    return r.error[len(r.src) + 2 :] if r.error.startswith(r.src + ": ") else r.error
