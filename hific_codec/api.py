@@ -133,17 +133,28 @@ def _finish(f: NicFile, rgb: np.ndarray) -> np.ndarray:
     return image_io.from_rgb8(rgb, h.channels, alpha)
 
 
-def decode(data: bytes, *, verify: bool = True, max_pixels: int | None = None) -> np.ndarray:
+def decode(data: bytes, *, verify: bool = True, max_pixels: int | None = None,
+           post: list[str] | None = None) -> np.ndarray:
     """Decompress `.nic` bytes to an HxWx3 (RGB), HxW (grey) or HxWx4 (RGBA) uint8 array.
 
     ``verify=False`` decodes damaged files where the damage allows (CRC failures in the latents).
     ``max_pixels`` refuses, before any work, images whose padded size (multiples of 64 px) exceeds
     it.  The format's own cap is 2**27 pixels; decode time and memory grow linearly with the padded
     pixel count (~2 µs per pixel on 2 cores), so services that open untrusted files should set it.
+    ``post``: plugin specs applied in order after decoding (``["sr4"]``, ``["style:candy"]``; see
+    `hific_codec.plugins.available()`); the first plugin also receives the decoded latents.
     """
+    if post:
+        from . import plugins
+
+        [plugins.create(s) for s in post]  # unknown specs fail before any decoding work
     f, codec, m, y_hat = _parse(data, verify, max_pixels)
     h = f.header
-    return _finish(f, codec.synthesise(m, y_hat, h.quality, h.height, h.width))
+    out = _finish(f, codec.synthesise(m, y_hat, h.quality, h.height, h.width))
+    if post:
+        latents = plugins.Latents(y_hat[0].numpy(), h.quality, m.entry.name)
+        out = plugins.apply_chain(out, list(post), latents)
+    return out
 
 
 def decode_batch(files: list[bytes], *, verify: bool = True, max_pixels: int | None = None) -> list[np.ndarray]:

@@ -137,11 +137,18 @@ def cmd_decode(a: argparse.Namespace) -> None:
     from . import api
 
     if a.input != "-" and Path(a.input).is_dir():
+        if a.post:
+            raise CLIError("--post works on single files, not directories")
         return _batch(a, "decode")
+    if a.post:
+        from . import plugins
+
+        for spec in a.post:
+            plugins.create(spec)  # an unknown plugin is an error before any decoding
     data = _read_input(a.input)
     meta = bitstream.read(data, verify=not a.ignore_crc)
     t0 = time.perf_counter()
-    arr = api.decode(data, verify=not a.ignore_crc)
+    arr = api.decode(data, verify=not a.ignore_crc, post=a.post)
     dt = time.perf_counter() - t0
     out = a.output or ("-" if a.input == "-" else str(Path(a.input).with_suffix(".png")))
     fmt = "PNG" if out == "-" else Image.registered_extensions().get(Path(out).suffix.lower())
@@ -155,6 +162,15 @@ def cmd_decode(a: argparse.Namespace) -> None:
         raise CLIError(f"{out}: cannot write this format ({e})") from None
     write_atomic(out, buf.getvalue(), a.force)
     print(f"{a.input} -> {out}: {meta.header.width}x{meta.header.height}, {dt:.2f} s", file=sys.stderr)
+
+
+def cmd_plugins(a: argparse.Namespace) -> None:
+    from . import plugins
+
+    table = plugins.available()
+    width = max(map(len, table), default=0)
+    for name, desc in table.items():
+        print(f"{name:<{width}}  {desc}")
 
 
 def cmd_info(a: argparse.Namespace) -> None:
@@ -207,8 +223,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-j", "--jobs", type=int, default=1, help="worker processes for a directory input")
     d.add_argument("-o", "--output", help="output image, format from the extension (default PNG; - for stdout)")
     d.add_argument("--ignore-crc", action="store_true", help="decode even if checksums fail (damaged files)")
+    d.add_argument("--post", action="append", metavar="PLUGIN", help="post-process with a plugin "
+                   "(name or name:arg, e.g. sr4, style:candy); repeat to chain; see `nic plugins`")
     d.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     d.set_defaults(fn=cmd_decode)
+    pl = sub.add_parser("plugins", help="list installed post-processing plugins")
+    pl.set_defaults(fn=cmd_plugins)
     i = sub.add_parser("info", help="describe a .nic file")
     i.add_argument("input")
     i.set_defaults(fn=cmd_info)

@@ -1,9 +1,10 @@
-"""Regenerate the golden `.nic` files (only when the format version or shipped weights change).
+"""Add golden `.nic` files for the default model (when new weights or a format version ship).
 
     .venv/bin/python -m tests.make_golden
 
-Writes tests/golden/*.nic and golden.json (format version, weights hash, md5 of decoded pixels).
-Old golden sets stay valid only if their weights still ship; otherwise the test expects refusal.
+Writes tests/golden/m<model id>_*.nic and adds them to golden.json (format version, weights hash,
+md5 of decoded pixels).  Files of earlier models are never rewritten: they must keep decoding to
+the same pixels (or be refused by name once their weights stop shipping).
 """
 from __future__ import annotations
 
@@ -30,21 +31,27 @@ def cases() -> dict[str, tuple[np.ndarray, float]]:
         "grey33x17_q80": (grey, 80.0),
         "rgba40x40_q30": (rgba, 30.0),
         "tiny1x1_q100": (rgb[:1, :1], 100.0),
+        "tiled24x1100_q60": (np.ascontiguousarray(np.tile(rgb[:24], (1, 2, 1))[:, :1100]), 60.0),  # format 1.1
     }
 
 
 def main() -> None:
     HERE.mkdir(exist_ok=True)
-    table = {}
+    index = HERE / "golden.json"
+    table = json.loads(index.read_text()) if index.exists() else {}
+    from hific_codec import zoo
+
+    prefix = f"m{zoo.get().model_id}_"
     for name, (img, q) in cases().items():
+        name = prefix + name
         data = hific_codec.encode(img, q)
         (HERE / f"{name}.nic").write_bytes(data)
         out = hific_codec.decode(data)
         info = hific_codec.info(data)
         table[name] = {"version": list(info.version), "weights": info.weights_hash, "shape": list(out.shape),
                        "md5": hashlib.md5(out.tobytes()).hexdigest()}
-    (HERE / "golden.json").write_text(json.dumps(table, indent=1) + "\n")
-    print(f"wrote {len(table)} golden files to {HERE}")
+    index.write_text(json.dumps(table, indent=1) + "\n")
+    print(f"{len(table)} golden files in {HERE}")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,11 @@
 """Export a training checkpoint to shipped weights: fp16 tensors + baked entropy tables, safetensors.
 
-    python -m hific_codec.train.export runs/fidelity/last.safetensors --name hyperprior-vr --model-id 1
+    python -m hific_codec.train.export runs/fidelity/last.safetensors --name hyperprior-vr \
+        --retire-as hyperprior-vr-1
+
+``--retire-as`` keeps the weights the name pointed to under another name (and their model id), so
+files written with them still decode; the new weights get the next free model id.  Without it,
+the old file is replaced (only sensible before any file was written with it).
 
 Writes ``hific_codec/weights/<name>-<sha8>.safetensors`` and records it (with hash, training
 hours and steps) in ``weights/manifest.json``.  The factorized prior of ``z`` is frozen here into
@@ -52,7 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint")
     ap.add_argument("--name", default=zoo.DEFAULT_MODEL)
-    ap.add_argument("--model-id", type=int, default=1)
+    ap.add_argument("--model-id", type=int, help="default: the next free id when retiring, else the name's id or 1")
+    ap.add_argument("--retire-as", help="keep the name's current weights under this name")
     ap.add_argument("--notes", default="")
     args = ap.parse_args(argv)
 
@@ -70,10 +76,18 @@ def main(argv: list[str] | None = None) -> None:
     (zoo.WEIGHTS_DIR / fname).write_bytes(blob)
     manifest = json.loads(zoo.MANIFEST.read_text()) if zoo.MANIFEST.exists() else {}
     old = manifest.get(args.name)
-    if old and old["file"] != fname and (zoo.WEIGHTS_DIR / old["file"]).exists():
-        (zoo.WEIGHTS_DIR / old["file"]).unlink()  # one file per name: the manifest is the truth
+    model_id = args.model_id
+    if old and old["file"] != fname:
+        if args.retire_as:
+            manifest[args.retire_as] = old
+            model_id = model_id or max(e["model_id"] for e in manifest.values()) + 1
+        elif (zoo.WEIGHTS_DIR / old["file"]).exists():
+            (zoo.WEIGHTS_DIR / old["file"]).unlink()  # one file per name: the manifest is the truth
+    model_id = model_id or (old["model_id"] if old else 1)
+    if any(e["model_id"] == model_id for n, e in manifest.items() if n != args.name):
+        raise SystemExit(f"model id {model_id} is taken")
     manifest[args.name] = {
-        "model_id": args.model_id, "family": "hyperprior", "config": dataclasses.asdict(cfg), "file": fname,
+        "model_id": model_id, "family": "hyperprior", "config": dataclasses.asdict(cfg), "file": fname,
         "sha256": sha, "train_hours": round(meta["seconds"] / 3600, 3), "train_steps": meta["step"],
         "notes": args.notes,
     }

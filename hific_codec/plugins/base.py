@@ -1,0 +1,64 @@
+"""The plugin contract."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class PluginError(ValueError):
+    """A plugin spec is unknown or malformed, or a plugin cannot run on this input."""
+
+
+@dataclass(frozen=True)
+class Latents:
+    """What the decoder knew besides the pixels: the quantized latents of the image."""
+
+    y_hat: np.ndarray  # (M, H/16, W/16) float32, in the gained domain of the coded rate level
+    quality: float
+    model: str
+
+
+class Plugin:
+    """Subclass and set ``name`` and ``description``; override `run` (and `output_size` when the
+    size changes).  ``arg`` is the part of the spec after ``:`` (``style:candy`` -> ``candy``)."""
+
+    name: str = ""
+    description: str = ""
+    uses_latents: bool = False
+
+    def __init__(self, arg: str | None = None):
+        self.arg = arg
+        self._loaded = False
+
+    def output_size(self, height: int, width: int) -> tuple[int, int]:
+        return height, width
+
+    def load(self) -> None:
+        """Load weights (called once, before the first `run`)."""
+
+    def run(self, image: np.ndarray, latents: Latents | None) -> np.ndarray:
+        raise NotImplementedError
+
+    def __call__(self, image: np.ndarray, latents: Latents | None = None) -> np.ndarray:
+        """Apply to an HxWx3 uint8 image (grey HxW and RGBA are handled: alpha is resized along)."""
+        img = np.asarray(image)
+        if img.dtype != np.uint8 or img.ndim not in (2, 3):
+            raise PluginError(f"{self.name}: expected a uint8 HxW or HxWxC image, got {img.dtype} {img.shape}")
+        if not self._loaded:
+            self.load()
+            self._loaded = True
+        grey = img.ndim == 2
+        rgb = np.repeat(img[:, :, None], 3, axis=2) if grey else img[:, :, :3]
+        out = self.run(np.ascontiguousarray(rgb), latents)
+        want = self.output_size(*img.shape[:2])
+        if out.shape != (*want, 3) or out.dtype != np.uint8:
+            raise PluginError(f"{self.name}: returned {out.dtype} {out.shape}, promised {(*want, 3)} uint8")
+        if grey:
+            return ((out.astype(np.uint16).sum(axis=2) + 1) // 3).astype(np.uint8)
+        if img.ndim == 3 and img.shape[2] == 4:
+            from PIL import Image
+
+            alpha = np.asarray(Image.fromarray(img[:, :, 3]).resize(want[::-1], Image.BICUBIC))
+            return np.dstack([out, alpha])
+        return out
