@@ -27,11 +27,14 @@ def encode(
     model: str | None = None,
     icc: bytes | None = None,
     exif: bytes | None = None,
+    effort: int = 0,
 ) -> bytes:
     """Compress an image array to `.nic` bytes.
 
     ``quality`` (0..100, continuous, higher is better; default 50) or ``bpp`` (target bits per
     pixel: the highest quality whose file does not exceed it, found by bisection).
+    ``effort`` 0 (default), 1 or 2: spend encode time refining the latents for this image
+    (hific_codec.refine; 25 or 100 iterations); the decoder and the format do not change.
     """
     if quality is not None and bpp is not None:
         raise ValueError("give quality or bpp, not both")
@@ -41,10 +44,19 @@ def encode(
     alpha_chunk = image_io.pack_alpha(alpha) if alpha is not None else None
 
     tiles = codec.coding_tiles(rgb.shape[0], rgb.shape[1])
+    from .refine import EFFORT_ITERS
 
-    def build(q: float) -> bytes:
+    if effort not in EFFORT_ITERS:
+        raise ValueError(f"effort must be one of {sorted(EFFORT_ITERS)}, got {effort}")
+
+    def build(q: float, refined: bool = False) -> bytes:
         q = round(q, 2)  # the header stores hundredths; code exactly what is stored
-        z, ys = codec.code(m, analysis, q, tiles)
+        a = analysis
+        if refined:
+            from .refine import refine
+
+            a = refine(m, analysis, rgb, q, EFFORT_ITERS[effort])
+        z, ys = codec.code(m, a, q, tiles)
         header = Header(rgb.shape[1], rgb.shape[0], channels, m.entry.model_id, m.entry.short_hash, q)
         return bitstream.write(NicFile(header, z, ys, icc=icc, exif=exif, alpha=alpha_chunk, tiles=tiles))
 
@@ -52,8 +64,14 @@ def encode(
         q = DEFAULT_QUALITY if quality is None else float(quality)
         if not 0 <= q <= 100:
             raise ValueError(f"quality must be within 0..100, got {q}")
-        return build(q)
-    return _search_bpp(build, bpp, rgb.shape[0] * rgb.shape[1])
+        return build(q, refined=effort > 0)
+    best = _search_bpp(build, bpp, rgb.shape[0] * rgb.shape[1])
+    if effort > 0:  # refine once at the quality found; keep it only if it still meets the target
+        q = bitstream.read(best).header.quality
+        better = build(q, refined=True)
+        if len(better) * 8 / (rgb.shape[0] * rgb.shape[1]) <= bpp:
+            return better
+    return best
 
 
 def _search_bpp(build, target: float, pixels: int, iters: int = 12) -> bytes:

@@ -120,7 +120,7 @@ def cmd_encode(a: argparse.Namespace) -> None:
     out = a.output or ("-" if a.input == "-" else str(Path(a.input).with_suffix(".nic")))
     t0 = time.perf_counter()
     nic = api.encode(arr, a.quality, bpp=a.bpp, model=a.model, icc=None if a.strip else icc,
-                     exif=None if a.strip else exif)
+                     exif=None if a.strip else exif, effort=a.effort)
     dt = time.perf_counter() - t0
     write_atomic(out, nic, a.force)
     h, w = arr.shape[:2]
@@ -215,6 +215,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-q", "--quality", type=float, help=f"0..100, higher is better (default {DEFAULT_QUALITY:g})")
     g.add_argument("--bpp", type=float, help="target bits per pixel: highest quality not above it")
     e.add_argument("--model", help="model name from the zoo (default: the shipped default)")
+    e.add_argument("--effort", type=int, choices=[0, 1, 2], default=0,
+                   help="encoder effort: 1 or 2 refine the latents for this image (smaller files at the "
+                   "same quality; much slower encode; same decoder)")
     e.add_argument("--strip", action="store_true", help="drop ICC profile and EXIF")
     e.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     e.set_defaults(fn=cmd_encode)
