@@ -159,6 +159,26 @@ def write(rows: list[dict], codecs: dict, dataset: str, n_images: int, out: Path
     return markdown(curves, dataset, out, anchor, command or f"python -m benchmarks --dataset {dataset}")
 
 
+OTHER_RESULTS = {  # reports written by the other one-command checks, linked when present
+    "training/bd_vs_hours.json": "BD-rate against training hours, one row per shipped model (`python -m benchmarks.progress`)",
+    "kodak/RATE_CHECK.md": "file size vs the model's rate estimate, container overhead (`python -m benchmarks.rate_check`)",
+    "throughput/THROUGHPUT.md": "batch-encoding throughput, local processes vs Ray local mode (`python -m benchmarks.throughput`)",
+    "large_image/large_image.json": "12000x9000 image: peak memory, time, seams (`python -m benchmarks.large_image`)",
+    "fuzz/decoder.json": "fuzzing results (`python -m tests.fuzz`; summary in RELIABILITY.md)",
+    "plugins/SR.md": "super-resolution plugins on Set5/Set14/BSD100 (`python -m benchmarks.sr`)",
+}
+
+
+def _other_results(out: Path) -> list[str]:
+    root = out.parent
+    found = [(k, v) for k, v in OTHER_RESULTS.items() if (root / k).exists()]
+    if not found:
+        return []
+    import os
+
+    return ["", "## Other results", ""] + [f"- [{k}]({os.path.relpath(root / k, out)}): {v}" for k, v in found]
+
+
 def markdown(curves: dict, dataset: str, out: Path, anchor: str, command: str) -> Path:
     published = load_published(dataset)
     meta = next(iter(curves.values()))["meta"] if curves else machine()
@@ -212,6 +232,7 @@ def markdown(curves: dict, dataset: str, out: Path, anchor: str, command: str) -
     figs = plots(curves, published, out, dataset)
     L += ["", "## Plots", "", *[f"![{f}]({f})" for f in figs], "",
           "Dashed lines: published numbers (CompressAI's Kodak results), for context only; solid: measured here."]
+    L += _other_results(out)
     path = out / "REPORT.md"
     path.write_text("\n".join(L) + "\n")
     return path

@@ -95,3 +95,15 @@ def test_efficientnet_features_are_labelled_and_sane():
     x = rng.integers(0, 256, size=(2, 256, 256, 3), dtype=np.uint8)
     f = net(x)
     assert f.shape == (2, 1280) and np.isfinite(f).all() and not np.allclose(f[0], f[1])
+
+
+def test_sr_protocol_metrics():
+    from benchmarks import sr
+
+    white, black = np.full((4, 4, 3), 255, np.uint8), np.zeros((4, 4, 3), np.uint8)
+    assert np.allclose(sr.luma(white), 235.0) and np.allclose(sr.luma(black), 16.0)  # BT.601 studio range
+    rng = np.random.default_rng(0)
+    a = rng.uniform(0, 255, (40, 40))
+    assert sr.ssim_y(a, a) == pytest.approx(1.0)
+    assert sr.ssim_y(a, a + rng.normal(0, 20, a.shape)) < sr.ssim_y(a, a + rng.normal(0, 5, a.shape)) < 1
+    assert sr.psnr_y(a, a + 1.0) == pytest.approx(20 * np.log10(255.0))
