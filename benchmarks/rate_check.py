@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         sel = np.array([x[1] == q for x in rows])
         lines.append(f"| {q:g} | {r[sel, 0].mean():.0f} | {dev[sel].mean():+.2f}% | {np.abs(dev[sel]).max():.2f}% | "
                      f"{r[sel, 3].min():.0f}–{r[sel, 3].max():.0f} |")
+    lines += ["", f"Points within 2% of the estimate: {(np.abs(dev) <= 2).sum()} of {len(dev)}; over 2%: "
+              + (", ".join(f"{x[0]} q{x[1]:g} ({d:+.2f}%)" for x, d in zip(rows, dev) if abs(d) > 2) or "none") + "."]
     lines += ["", f"All points: mean deviation {dev.mean():+.2f}%, max |deviation| {np.abs(dev).max():.2f}%, "
                   f"container overhead {r[:, 3].min():.0f}–{r[:, 3].max():.0f} bytes per file."]
     out = RESULTS / label / "RATE_CHECK.md"

@@ -176,7 +176,14 @@ def _other_results(out: Path) -> list[str]:
         return []
     import os
 
-    return ["", "## Other results", ""] + [f"- [{k}]({os.path.relpath(root / k, out)}): {v}" for k, v in found]
+    lines = ["", "## Other results", ""] + [f"- [{k}]({os.path.relpath(root / k, out)}): {v}" for k, v in found]
+    tp = root / "throughput" / "throughput.json"
+    if tp.exists():
+        t = json.loads(tp.read_text())
+        runs = ", ".join(f"{r['engine']} x{r['workers']} {r['images_per_s']:.2f}" for r in t["runs"])
+        lines += ["", f"Batch-encoding throughput on {t['dataset']} ({t['date']}, images/s, worker start-up included): "
+                      f"{runs}."]
+    return lines
 
 
 def markdown(curves: dict, dataset: str, out: Path, anchor: str, command: str) -> Path:

@@ -10,7 +10,7 @@ from bitstream import FormatError, Header, NicFile
 
 from . import image_io
 
-DEFAULT_QUALITY = 50.0  # on the 0..100 scale: 0.61 bpp mean on Kodak with the shipped model
+DEFAULT_QUALITY = 50.0  # on the 0..100 scale: 0.65 bpp, 31.0 dB mean on Kodak with the default model
 
 
 def _model(name: str | None = None, model_id: int | None = None):
