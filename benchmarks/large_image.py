@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import resource
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import datasets
+from . import datasets, metrics, report
 
 OUT = Path(__file__).resolve().parent / "results" / "large_image"
 TILE = 1024
@@ -126,17 +125,16 @@ def main(argv: list[str] | None = None) -> int:
         data = Path(nic).read_bytes()
         out = np.load(dec)
     info = hific_codec.info(data)
-    mse = np.mean((img.astype(np.float64) - out) ** 2)
     region = np.ascontiguousarray(img[:2048, :2048])
     result = {
         "size": f"{a.width}x{a.height}", "quality": a.quality, "bytes": len(data), "bpp": len(data) * 8 / img.shape[0] / img.shape[1],
-        "psnr_db": float(10 * np.log10(255**2 / mse)), "format_version": ".".join(map(str, info.version)),
+        "psnr_db": metrics.psnr(img, out), "format_version": ".".join(map(str, info.version)),
         "tiles": sum(1 for t, _ in info.chunks if t == "YLAT"),
         "encode_s": enc["seconds"], "decode_s": dec_r["seconds"],
         "encode_peak_rss_mib": enc["peak_rss_mib"], "decode_peak_rss_mib": dec_r["peak_rss_mib"],
         "border_error_ratio": border_error_ratio(img, out),
         "tiled_vs_whole_max_abs_diff_2048px": tiled_vs_whole(region, a.quality),
-        "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, 2 threads",
+        "machine": report.machine_summary(2),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
     OUT.mkdir(parents=True, exist_ok=True)

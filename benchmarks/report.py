@@ -44,6 +44,12 @@ def machine(jobs: int = 1) -> dict:
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
 
 
+def machine_summary(threads: int = 2) -> str:
+    """One line for reports: CPU model, cores, torch threads."""
+    m = machine()
+    return f"{m['cpu']}, {m['cores']} cores, {threads} torch thread(s)"
+
+
 def aggregate(rows: list[dict], codecs: dict, dataset: str, n_images: int, fid_ctx: dict | None = None) -> dict[str, dict]:
     """Mean over images for each (codec, quality), only for points every image has.  With ``fid_ctx``
     (cache dir + reference patch features) also FID/KID of each point's decoded patches."""

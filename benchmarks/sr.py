@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from . import report
 from .datasets import data_root
+from .metrics import psnr as psnr_y  # on luma planes, peak 255 as the SR papers use
 
 OUT = Path(__file__).resolve().parent / "results" / "plugins"
 SETS = ("Set5", "Set14", "BSD100")
@@ -33,11 +34,6 @@ def luma(rgb: np.ndarray) -> np.ndarray:
     if x.ndim == 2:
         return x  # grey images are their own luma (as in the reference scripts' single-channel case)
     return 16.0 + (65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]) / 255.0
-
-
-def psnr_y(a: np.ndarray, b: np.ndarray) -> float:
-    mse = np.mean((a - b) ** 2)
-    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
 
 
 def _gauss(size: int = 11, sigma: float = 1.5) -> np.ndarray:
@@ -94,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     (OUT / "sr.json").write_text(json.dumps(results, indent=1) + "\n")
     lines = ["# Super-resolution plugins", "",
              f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python -m benchmarks.sr "
-             f"--plugins {a.plugins}` on {platform.machine()} (2 CPU threads).", "",
+             f"--plugins {a.plugins}` on {report.machine_summary(2)}.", "",
              "Y-channel PSNR (dB) / SSIM, `scale` border pixels cropped; LR inputs are the sets' own bicubic "
              "downscales. Published x4 references (from the issue): Set14 bicubic 25.99 / SRCNN 27.49; "
              "BSD100 bicubic 25.96 / SRCNN 26.90.", "",

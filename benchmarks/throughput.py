@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 from pathlib import Path
 
 from . import datasets
+from .report import machine_summary
 
 OUT = Path(__file__).resolve().parent / "results" / "throughput"
 
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     same_as_2_threads = sum(outputs[0][k] == outputs[1].get(k) for k in outputs[0])
     report = {"dataset": label, "quality": a.quality, "identical_outputs": identical,
               "files_identical_1_vs_2_threads": f"{same_as_2_threads}/{len(outputs[0])}", "runs": results,
-              "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, 2 cores",
+              "machine": machine_summary(2),
               "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
     a.out.mkdir(parents=True, exist_ok=True)
     (a.out / "throughput.json").write_text(json.dumps(report, indent=1) + "\n")

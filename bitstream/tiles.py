@@ -42,3 +42,8 @@ class TileGrid:
         if len(payload) != SIZE:
             raise FormatError(f"TILE chunk has {len(payload)} bytes, expected {SIZE}")
         return cls(*struct.unpack(">HH", payload))
+
+
+def padded_size(height: int, width: int) -> tuple[int, int]:
+    """The size the codec works at: each side rounded up to a multiple of ALIGN."""
+    return -(-height // ALIGN) * ALIGN, -(-width // ALIGN) * ALIGN

@@ -40,14 +40,14 @@ def encode(
         raise ValueError("give quality or bpp, not both")
     rgb, channels, alpha = image_io.to_rgb8(image)
     codec, m = _model(model)
+    from .refine import EFFORT_ITERS
+
+    if effort not in EFFORT_ITERS:  # checked before the analysis transform runs
+        raise ValueError(f"effort must be one of {sorted(EFFORT_ITERS)}, got {effort}")
     analysis = codec.analyse(m, rgb)
     alpha_chunk = image_io.pack_alpha(alpha) if alpha is not None else None
 
     tiles = codec.coding_tiles(rgb.shape[0], rgb.shape[1])
-    from .refine import EFFORT_ITERS
-
-    if effort not in EFFORT_ITERS:
-        raise ValueError(f"effort must be one of {sorted(EFFORT_ITERS)}, got {effort}")
 
     def build(q: float, refined: bool = False) -> bytes:
         q = round(q, 2)  # the header stores hundredths; code exactly what is stored
@@ -141,8 +141,8 @@ def _parse(data: bytes, verify: bool, max_pixels: int | None):
 
 def _work_pixels(h: Header) -> int:
     """Pixels the decoder processes: the image padded to the codec's 64-px unit (cost is linear in it)."""
-    a = bitstream.tiles.ALIGN
-    return -(-h.width // a) * a * (-(-h.height // a) * a)
+    hp, wp = bitstream.tiles.padded_size(h.height, h.width)
+    return hp * wp
 
 
 def _finish(f: NicFile, rgb: np.ndarray) -> np.ndarray:
@@ -165,13 +165,12 @@ def decode(data: bytes, *, verify: bool = True, max_pixels: int | None = None,
     if post:
         from . import plugins
 
-        [plugins.create(s) for s in post]  # unknown specs fail before any decoding work
+        chain = [plugins.create(s) for s in post]  # unknown specs fail before any decoding work
     f, codec, m, y_hat = _parse(data, verify, max_pixels)
     h = f.header
     out = _finish(f, codec.synthesise(m, y_hat, h.quality, h.height, h.width))
     if post:
-        latents = plugins.Latents(y_hat[0].numpy(), h.quality, m.entry.name)
-        out = plugins.apply_chain(out, list(post), latents)
+        out = plugins.apply_chain(out, chain, plugins.Latents(y_hat[0].numpy(), h.quality, m.entry.name))
     return out
 
 

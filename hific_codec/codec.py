@@ -17,13 +17,12 @@ import torch
 from bitstream import entropy
 from bitstream.container import FormatError
 from bitstream.entropy import TableSet
-from bitstream.tiles import TileGrid
+from bitstream.tiles import TileGrid, padded_size
 
 from . import zoo
 from .models.hyperprior import HyperpriorConfig, MeanScaleHyperprior
 from .models.int_hyper_synthesis import IntHyperSynthesis
 
-PAD = 64  # g_a downsamples by 16 and h_a by 4 more
 LATENT_TILE = 64  # g_s/g_a tile, in latents (1024 px)
 LATENT_HALO = 4  # overlap in latents; the transforms' receptive field is ~2 latents
 CODING_TILE = 1024  # px; images larger than this (padded) are entropy-coded in tiles (format 1.1)
@@ -66,16 +65,14 @@ def load(name: str | None = None, model_id: int | None = None) -> Model:
     return Model(entry, net, IntHyperSynthesis(net.h_s), tables)
 
 
-def padded_size(h: int, w: int) -> tuple[int, int]:
-    return -(-h // PAD) * PAD, -(-w // PAD) * PAD
-
-
-def tile_boxes(H: int, W: int, tile: int, halo: int = 0):
-    """Raster-order tiles of an H x W grid: yields ((i, j, h, w) core, (i0, j0, i1, j1) with halo)."""
-    for i in range(0, H, tile):
-        for j in range(0, W, tile):
-            yield (i, j, min(tile, H - i), min(tile, W - j)), (
-                max(0, i - halo), max(0, j - halo), min(H, i + tile + halo), min(W, j + tile + halo))
+def tile_boxes(H: int, W: int, tile: int | tuple[int, int], halo: int = 0):
+    """Raster-order tiles (square, or (th, tw)) of an H x W grid: yields ((i, j, h, w) core,
+    (i0, j0, i1, j1) core plus halo, clipped)."""
+    th, tw = (tile, tile) if isinstance(tile, int) else tile
+    for i in range(0, H, th):
+        for j in range(0, W, tw):
+            yield (i, j, min(th, H - i), min(tw, W - j)), (
+                max(0, i - halo), max(0, j - halo), min(H, i + th + halo), min(W, j + tw + halo))
 
 
 @dataclass
@@ -112,13 +109,9 @@ def _latent_tiles(model: Model, h: int, w: int, tiles: TileGrid | None):
     """Coding tiles in latent units, each with its window of ẑ (rows/cols with a halo, clipped)."""
     _, (_, _, H, W) = latent_shapes(model, h, w)
     th, tw = (H, W) if tiles is None else (tiles.tile_h // 16, tiles.tile_w // 16)
-    Hz, Wz = H // 4, W // 4
-    for i in range(0, H, th):
-        for j in range(0, W, tw):
-            core = (i, j, min(th, H - i), min(tw, W - j))
-            zi0, zj0 = max(0, i // 4 - HS_HALO), max(0, j // 4 - HS_HALO)
-            zi1, zj1 = min(Hz, (i + th) // 4 + HS_HALO), min(Wz, (j + tw) // 4 + HS_HALO)
-            yield core, (zi0, zj0, zi1, zj1)
+    # Walk the grid in ẑ units (tile sides are multiples of 4 latents): the halo box is the window.
+    for (zi, zj, zh, zw), zwin in tile_boxes(H // 4, W // 4, (th // 4, tw // 4), HS_HALO):
+        yield (4 * zi, 4 * zj, 4 * zh, 4 * zw), zwin
 
 
 def _tile_params(model: Model, z_hat: np.ndarray, core, zwin) -> tuple[np.ndarray, np.ndarray]:

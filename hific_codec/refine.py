@@ -38,7 +38,7 @@ def refine(model: Model, a: Analysis, rgb: np.ndarray, quality: float, iters: in
     opt = torch.optim.Adam([y], lr=lr)
     best_loss, best_y = float("inf"), None
     with torch.enable_grad():
-        for _ in range(iters + 1):  # the last pass only scores the last step
+        for it in range(iters + 1):
             z_hat = ste_round(net.h_a(y))
             scale, mean = net.hyper_params(z_hat)
             y_hat = ste_round(y - mean) + mean
@@ -47,6 +47,8 @@ def refine(model: Model, a: Analysis, rgb: np.ndarray, quality: float, iters: in
             loss = (lam * 255.0**2 * (x_hat - x).pow(2).mean() + bpp).sum()
             if loss.item() < best_loss:
                 best_loss, best_y = loss.item(), y.detach().clone()
+            if it == iters:
+                break  # the last pass only scores the last step
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

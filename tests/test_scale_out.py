@@ -1,7 +1,6 @@
 """Scale-out: the Ray engine gives the local engine's bytes; two-process DDP training stays in sync."""
 import json
 import os
-import shutil
 import subprocess
 import sys
 
@@ -11,7 +10,7 @@ from PIL import Image
 
 from hific_codec import batch
 
-from .conftest import ASSET, ROOT
+from .conftest import ROOT
 
 
 @pytest.fixture(scope="module")

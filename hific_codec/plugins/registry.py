@@ -57,9 +57,10 @@ def create(spec: str) -> Plugin:
     return _load_class(name)(arg or None)
 
 
-def apply_chain(image: np.ndarray, specs: list[str], latents: Latents | None = None) -> np.ndarray:
-    """Apply plugins in order; only the first sees the latents (later ones see a changed image)."""
-    plugins = [create(s) for s in specs]  # every spec is checked before any work
+def apply_chain(image: np.ndarray, chain: list[str | Plugin], latents: Latents | None = None) -> np.ndarray:
+    """Apply plugins (instances, or specs created here) in order; only the first sees the latents
+    (later ones see a changed image)."""
+    plugins = [p if isinstance(p, Plugin) else create(p) for p in chain]  # every spec checked before any work
     for k, p in enumerate(plugins):
         image = p(image, latents if k == 0 else None)
     return image
