@@ -21,7 +21,7 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 bench: $(STAMP)
-	$(PY) -m benchmarks --dataset kodak --codecs nic,jpeg,jpeg420,webp,avif,jxl,bpg
+	$(PY) -m benchmarks --dataset kodak --codecs nic,nic-realism,jpeg,jpeg420,webp,avif,jxl,bpg
 
 clean:
 	rm -rf $(VENV) demo_out .pytest_cache

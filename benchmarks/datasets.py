@@ -9,7 +9,7 @@ DEFAULT_DATA = REPO.parent / "shared" / "data"  # this project's shared data fol
 DATASETS = {  # name -> folder under the data root
     "kodak": "kodak",
     "clic": "clic/professional_valid_512px",  # a 5-image derived subset: not the CLIC benchmark
-    "div2k": "div2k_valid/downscaled_512px",  # 3 downscaled images: a sanity check, not DIV2K
+    "div2k": "div2k_valid/downscaled_512px/HR",  # 3 downscaled images: a sanity check, not DIV2K
 }
 SUFFIXES = {".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff", ".ppm"}
 

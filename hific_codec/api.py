@@ -10,7 +10,7 @@ from bitstream import FormatError, Header, NicFile
 
 from . import image_io
 
-DEFAULT_QUALITY = 50.0  # on the 0..100 scale: 0.65 bpp, 31.0 dB mean on Kodak with the default model
+DEFAULT_QUALITY = 65.0  # on the 0..100 scale: 0.65 bpp, 31.0 dB mean on Kodak with the default model (model 3)
 
 
 def _model(name: str | None = None, model_id: int | None = None):
@@ -28,6 +28,7 @@ def encode(
     icc: bytes | None = None,
     exif: bytes | None = None,
     effort: int = 0,
+    realism: float | None = None,
 ) -> bytes:
     """Compress an image array to `.nic` bytes.
 
@@ -35,7 +36,11 @@ def encode(
     pixel: the highest quality whose file does not exceed it, found by bisection).
     ``effort`` 0 (default), 1 or 2: spend encode time refining the latents for this image
     (hific_codec.refine; 25 or 100 iterations); the decoder and the format do not change.
+    ``realism`` (0..1): record a suggested realism-decoder setting in the file (chunk ``rlsm``);
+    `decode` uses it when the caller names no decoder.  The latents are the same either way.
     """
+    if realism is not None and not 0 <= realism <= 1:
+        raise ValueError(f"realism must be within 0..1, got {realism}")
     if quality is not None and bpp is not None:
         raise ValueError("give quality or bpp, not both")
     rgb, channels, alpha = image_io.to_rgb8(image)
@@ -58,7 +63,8 @@ def encode(
             a = refine(m, analysis, rgb, q, EFFORT_ITERS[effort])
         z, ys = codec.code(m, a, q, tiles)
         header = Header(rgb.shape[1], rgb.shape[0], channels, m.entry.model_id, m.entry.short_hash, q)
-        return bitstream.write(NicFile(header, z, ys, icc=icc, exif=exif, alpha=alpha_chunk, tiles=tiles))
+        return bitstream.write(NicFile(header, z, ys, icc=icc, exif=exif, alpha=alpha_chunk, tiles=tiles,
+                                       realism=realism))
 
     if bpp is None:
         q = DEFAULT_QUALITY if quality is None else float(quality)
@@ -106,6 +112,8 @@ class Info:
     bytes: int
     bpp: float
     chunks: list[tuple[str, int]]
+    decoders: tuple[str, ...] = ("fidelity",)  # the decoders this installation has for the file
+    realism: float | None = None  # the encoder's suggested realism setting, if recorded
 
 
 def info(data: bytes) -> Info:
@@ -116,11 +124,14 @@ def info(data: bytes) -> Info:
     from . import zoo
 
     try:
-        name = zoo.get(model_id=h.model_id).name
+        entry = zoo.get(model_id=h.model_id)
+        name = entry.name
+        decoders = ("fidelity", "realism") if zoo.realism_for(entry) else ("fidelity",)
     except FormatError:
-        name = f"unknown (id {h.model_id})"
+        name, decoders = f"unknown (id {h.model_id})", ()
     return Info(version, h.width, h.height, h.channels, h.quality, name, h.weights_hash.hex(), len(data),
-                len(data) * 8 / (h.width * h.height), [(c.type, len(c.payload)) for c in chunks])
+                len(data) * 8 / (h.width * h.height), [(c.type, len(c.payload)) for c in chunks],
+                decoders, f.realism)
 
 
 def _parse(data: bytes, verify: bool, max_pixels: int | None):
@@ -151,9 +162,39 @@ def _finish(f: NicFile, rgb: np.ndarray) -> np.ndarray:
     return image_io.from_rgb8(rgb, h.channels, alpha)
 
 
-def decode(data: bytes, *, verify: bool = True, max_pixels: int | None = None,
-           post: list[str] | None = None) -> np.ndarray:
+DECODERS = ("fidelity", "realism")
+
+
+def realism_setting(f: NicFile, decoder: str | None, realism: float | None) -> float | None:
+    """Which synthesis to run: None for the fidelity decoder, else the realism knob in [0, 1].
+
+    No decoder named: ``realism`` given means the realism decoder at that setting; otherwise the
+    file's suggestion (chunk ``rlsm``) if it has one, else the fidelity decoder.
+    """
+    if decoder is not None and decoder not in DECODERS:
+        raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
+    if realism is not None and not 0 <= realism <= 1:
+        raise ValueError(f"realism must be within 0..1, got {realism}")
+    if decoder == "fidelity":
+        if realism is not None:
+            raise ValueError("realism applies to the realism decoder, not decoder='fidelity'")
+        return None
+    if realism is not None:
+        return float(realism)
+    if decoder == "realism":
+        return 1.0 if f.realism is None else f.realism
+    return f.realism
+
+
+def decode(data: bytes, *, decoder: str | None = None, realism: float | None = None, verify: bool = True,
+           max_pixels: int | None = None, post: list[str] | None = None) -> np.ndarray:
     """Decompress `.nic` bytes to an HxWx3 (RGB), HxW (grey) or HxWx4 (RGBA) uint8 array.
+
+    ``decoder``: ``"fidelity"`` (the MSE-trained g_s) or ``"realism"`` (the GAN-trained generator);
+    ``realism`` (0..1) sets the realism decoder's knob: 0 is the fidelity decoder's output, 1 the
+    full generator (network interpolation in between); ``decoder="realism"`` alone uses the file's
+    suggested setting, else 1.  With neither given, the file's suggestion is used if it has one,
+    else the fidelity decoder.  Same bitstream for both.
 
     ``verify=False`` decodes damaged files where the damage allows (CRC failures in the latents).
     ``max_pixels`` refuses, before any work, images whose padded size (multiples of 64 px) exceeds
@@ -168,13 +209,15 @@ def decode(data: bytes, *, verify: bool = True, max_pixels: int | None = None,
         chain = [plugins.create(s) for s in post]  # unknown specs fail before any decoding work
     f, codec, m, y_hat = _parse(data, verify, max_pixels)
     h = f.header
-    out = _finish(f, codec.synthesise(m, y_hat, h.quality, h.height, h.width))
+    alpha = realism_setting(f, decoder, realism)
+    out = _finish(f, codec.synthesise(m, y_hat, h.quality, h.height, h.width, realism=alpha))
     if post:
         out = plugins.apply_chain(out, chain, plugins.Latents(y_hat[0].numpy(), h.quality, m.entry.name))
     return out
 
 
-def decode_batch(files: list[bytes], *, verify: bool = True, max_pixels: int | None = None) -> list[np.ndarray]:
+def decode_batch(files: list[bytes], *, decoder: str | None = None, realism: float | None = None,
+                 verify: bool = True, max_pixels: int | None = None) -> list[np.ndarray]:
     """Decode several files, running the synthesis once per group of same-sized images.
 
     Pixels are identical to decoding each file alone (tested); batching only saves overhead.
@@ -182,14 +225,15 @@ def decode_batch(files: list[bytes], *, verify: bool = True, max_pixels: int | N
     import torch
 
     parsed = [_parse(d, verify, max_pixels) for d in files]
+    settings = [realism_setting(p[0], decoder, realism) for p in parsed]
     groups: dict[tuple, list[int]] = {}
     for k, (f, _, m, y_hat) in enumerate(parsed):
-        groups.setdefault((m.entry.name, f.header.height, f.header.width), []).append(k)
+        groups.setdefault((m.entry.name, f.header.height, f.header.width, settings[k]), []).append(k)
     out: list[np.ndarray | None] = [None] * len(files)
-    for (_, h, w), ks in groups.items():
+    for (_, h, w, alpha), ks in groups.items():
         _, codec, m, _ = parsed[ks[0]]
         y = torch.cat([parsed[k][3] for k in ks])
-        rgbs = codec.synthesise(m, y, [parsed[k][0].header.quality for k in ks], h, w)
+        rgbs = codec.synthesise(m, y, [parsed[k][0].header.quality for k in ks], h, w, realism=alpha)
         for k, rgb in zip(ks, rgbs):
             out[k] = _finish(parsed[k][0], rgb)
     return out

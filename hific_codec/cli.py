@@ -120,7 +120,7 @@ def cmd_encode(a: argparse.Namespace) -> None:
     out = a.output or ("-" if a.input == "-" else str(Path(a.input).with_suffix(".nic")))
     t0 = time.perf_counter()
     nic = api.encode(arr, a.quality, bpp=a.bpp, model=a.model, icc=None if a.strip else icc,
-                     exif=None if a.strip else exif, effort=a.effort)
+                     exif=None if a.strip else exif, effort=a.effort, realism=a.realism)
     dt = time.perf_counter() - t0
     write_atomic(out, nic, a.force)
     h, w = arr.shape[:2]
@@ -137,8 +137,8 @@ def cmd_decode(a: argparse.Namespace) -> None:
     from . import api
 
     if a.input != "-" and Path(a.input).is_dir():
-        if a.post:
-            raise CLIError("--post works on single files, not directories")
+        if a.post or a.decoder or a.realism is not None:
+            raise CLIError("--post, --decoder and --realism work on single files, not directories")
         return _batch(a, "decode")
     if a.post:
         from . import plugins
@@ -148,8 +148,10 @@ def cmd_decode(a: argparse.Namespace) -> None:
     data = _read_input(a.input)
     meta = bitstream.read(data, verify=not a.ignore_crc)
     t0 = time.perf_counter()
-    arr = api.decode(data, verify=not a.ignore_crc, post=a.post)
+    arr = api.decode(data, decoder=a.decoder, realism=a.realism, verify=not a.ignore_crc, post=a.post)
     dt = time.perf_counter() - t0
+    which = api.realism_setting(meta, a.decoder, a.realism)
+    which = "fidelity" if which is None else f"realism {which:g}"
     out = a.output or ("-" if a.input == "-" else str(Path(a.input).with_suffix(".png")))
     fmt = "PNG" if out == "-" else Image.registered_extensions().get(Path(out).suffix.lower())
     if fmt is None:
@@ -161,7 +163,8 @@ def cmd_decode(a: argparse.Namespace) -> None:
     except (KeyError, ValueError, OSError) as e:
         raise CLIError(f"{out}: cannot write this format ({e})") from None
     write_atomic(out, buf.getvalue(), a.force)
-    print(f"{a.input} -> {out}: {meta.header.width}x{meta.header.height}, {dt:.2f} s", file=sys.stderr)
+    print(f"{a.input} -> {out}: {meta.header.width}x{meta.header.height}, {which} decoder, {dt:.2f} s",
+          file=sys.stderr)
 
 
 def cmd_plugins(a: argparse.Namespace) -> None:
@@ -181,6 +184,7 @@ def cmd_info(a: argparse.Namespace) -> None:
     print(f"model       {i.model} (weights {i.weights_hash})")
     print(f"size        {i.width}x{i.height}, {i.channels} channel(s)")
     print(f"quality     {i.quality:g}")
+    print(f"decoders    {', '.join(i.decoders)}" + ("" if i.realism is None else f" (suggested realism {i.realism:g})"))
     print(f"bytes       {i.bytes}")
     print(f"bpp         {i.bpp:.4f}")
     print("chunks      " + ", ".join(f"{t} ({n} B)" for t, n in i.chunks))
@@ -218,6 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--effort", type=int, choices=[0, 1, 2], default=0,
                    help="encoder effort: 1 or 2 refine the latents for this image (smaller files at the "
                    "same quality; much slower encode; same decoder)")
+    e.add_argument("--realism", type=float, metavar="0..1",
+                   help="record a suggested realism-decoder setting in the file (decoders may use it)")
     e.add_argument("--strip", action="store_true", help="drop ICC profile and EXIF")
     e.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     e.set_defaults(fn=cmd_encode)
@@ -225,6 +231,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("input", help=".nic file, - for stdin, or a directory of .nic files")
     d.add_argument("-j", "--jobs", type=int, default=1, help="worker processes for a directory input")
     d.add_argument("-o", "--output", help="output image, format from the extension (default PNG; - for stdout)")
+    d.add_argument("--decoder", choices=["fidelity", "realism"],
+                   help="fidelity: MSE-trained; realism: GAN-trained, sharper at low rates "
+                        "(default: the file's suggestion, else fidelity)")
+    d.add_argument("--realism", type=float, metavar="0..1",
+                   help="realism decoder's knob: 0 = fidelity output, 1 = full generator "
+                        "(default: the file's suggestion, else 1)")
     d.add_argument("--ignore-crc", action="store_true", help="decode even if checksums fail (damaged files)")
     d.add_argument("--post", action="append", metavar="PLUGIN", help="post-process with a plugin "
                    "(name or name:arg, e.g. sr4, style:candy); repeat to chain; see `nic plugins`")

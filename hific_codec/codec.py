@@ -8,7 +8,7 @@ depends on the image size alone, so the pixels do not depend on the machine's me
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
@@ -36,14 +36,31 @@ class Model:
     net: MeanScaleHyperprior
     int_hs: IntHyperSynthesis
     z_tables: TableSet
+    _blends: dict = field(default_factory=dict, repr=False)  # realism alpha -> blended generator
+
+    def synthesis(self, realism: float | None):
+        """(transform, log inverse-gain table) of the decoder asked for: g_s for the fidelity
+        decoder (``realism`` None), else the generator interpolated at ``realism`` in [0, 1]."""
+        if realism is None:
+            return self.net.g_s, self.net.log_inv_gain
+        if not 0 <= realism <= 1:
+            raise ValueError(f"realism must be within 0..1, got {realism}")
+        key = round(float(realism), 4)
+        if key not in self._blends:
+            if len(self._blends) >= 8:
+                self._blends.clear()
+            self._blends[key] = _blend(self, key)
+        g = self._blends[key]
+        return g.g_s, g.log_inv_gain
 
     @property
     def levels(self) -> int:
         return self.net.cfg.levels
 
     def t(self, quality: float) -> torch.Tensor:
-        """Quality 0..100 -> continuous rate level t in [0, L-1]."""
-        return torch.tensor([quality / 100.0 * (self.levels - 1)], dtype=torch.float32)
+        """Quality 0..100 -> continuous rate level t in [t_min, L-1] (the model's config says t_min)."""
+        lo = self.net.cfg.t_min
+        return torch.tensor([lo + quality / 100.0 * (self.levels - 1 - lo)], dtype=torch.float32)
 
 
 @lru_cache(maxsize=4)
@@ -51,6 +68,8 @@ def load(name: str | None = None, model_id: int | None = None) -> Model:
     from safetensors.torch import load as load_bytes
 
     entry = zoo.get(name, model_id)
+    if entry.family != "hyperprior":
+        raise ValueError(f"{entry.name!r} is a {entry.family} decoder, not a codec model")
     tensors = load_bytes(zoo.verified_bytes(entry))
     net = MeanScaleHyperprior(HyperpriorConfig(**entry.config), trainable_prior=False)
     state = {k: v.float() for k, v in tensors.items() if not k.startswith(("z_tables.", "entropy_bottleneck."))}
@@ -63,6 +82,31 @@ def load(name: str | None = None, model_id: int | None = None) -> Model:
         tensors["z_tables.offsets"].numpy(), tensors["z_tables.lengths"].numpy(), tensors["z_tables.pmf"].numpy()
     )
     return Model(entry, net, IntHyperSynthesis(net.h_s), tables)
+
+
+@lru_cache(maxsize=2)
+def _realism_state(name: str) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load as load_bytes
+
+    entry = zoo.get(name)
+    return {k: v.float() for k, v in load_bytes(zoo.verified_bytes(entry)).items()}
+
+
+def _blend(model: Model, alpha: float):
+    """The realism generator at knob ``alpha``: network interpolation from the fidelity g_s."""
+    from .models.generator import RealismGenerator, blend_state
+
+    entry = zoo.realism_for(model.entry)
+    if entry is None:
+        raise FormatError(f"no realism decoder is installed for model {model.entry.name!r} "
+                          f"(weights {model.entry.sha256[:8]}); use the fidelity decoder")
+    g = RealismGenerator.from_fidelity(model.net)
+    try:
+        g.load_state_dict(blend_state(g.state_dict(), _realism_state(entry.name), alpha))
+    except (RuntimeError, ValueError) as e:
+        raise FormatError(f"realism weights {entry.file} do not fit model {model.entry.name!r}: "
+                          f"{str(e).splitlines()[0]}") from None
+    return g.eval().requires_grad_(False)
 
 
 def tile_boxes(H: int, W: int, tile: int | tuple[int, int], halo: int = 0):
@@ -165,15 +209,20 @@ def decode_latents(model: Model, h: int, w: int, z_stream: bytes, y_streams: tup
 
 
 @torch.no_grad()
-def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float], h: int, w: int) -> np.ndarray:
+def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float], h: int, w: int,
+               realism: float | None = None) -> np.ndarray:
     """ŷ (B, M, ...) -> uint8 pixels (B, h, w, 3) (or (h, w, 3) for a single quality).
+
+    ``realism`` None: the fidelity decoder g_s; a value in [0, 1]: the realism generator at
+    that knob (0 gives g_s's pixels exactly).
 
     g_s runs on a fixed 64-latent tile grid with a halo; each tile's pixels go straight to uint8,
     so a large image never holds float pixels in full.
     """
     single = not isinstance(qualities, (list, tuple))
     qs = [qualities] if single else list(qualities)
-    inv = torch.cat([model.net.inv_gain(model.t(q)) for q in qs])
+    g_s, log_inv = model.synthesis(realism)
+    inv = torch.cat([torch.exp(model.net._interp(log_inv, model.t(q))) for q in qs])
     B, _, H, W = y_hat.shape
     out = np.empty((B, h, w, 3), dtype=np.uint8)
     # oneDNN's convolutions change their summation order with the thread count (measured: ~1e-4
@@ -186,7 +235,7 @@ def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float]
             for (i, j, th, tw), (i0, j0, i1, j1) in tile_boxes(H, W, LATENT_TILE, LATENT_HALO):
                 if i * 16 >= h or j * 16 >= w:
                     continue  # a tile of padding only
-                x = model.net.g_s(y_hat[:, :, i0:i1, j0:j1] * inv)
+                x = g_s(y_hat[:, :, i0:i1, j0:j1] * inv)
                 a, b = (i - i0) * 16, (j - j0) * 16
                 ph, pw = min(th * 16, h - i * 16), min(tw * 16, w - j * 16)
                 x = x[:, :, a : a + ph, b : b + pw].mul(255.0).round_().clamp_(0, 255)

@@ -43,6 +43,15 @@ def main() -> int:
         (OUT / f"kodim23_q{q}.nic").write_bytes(data)
         Image.fromarray(out).save(OUT / f"kodim23_q{q}.png")
         print(f"{q:>8} {len(data):>8} {len(data) * 8 / (h * w):>7.3f} {psnr(rgb, out):>8.2f} {t1 - t0:>9.3f} {t2 - t1:>9.3f}")
+    if zoo.realism_for(entry) is not None:
+        data = (OUT / "kodim23_q10.nic").read_bytes()
+        hific_codec.decode(data, decoder="realism")  # builds the generator once, outside the timing
+        t0 = time.perf_counter()
+        out = hific_codec.decode(data, decoder="realism")
+        dt = time.perf_counter() - t0
+        Image.fromarray(out).save(OUT / "kodim23_q10_realism.png")
+        print(f"same q10 file, realism decoder: PSNR {psnr(rgb, out):.2f} dB, decode {dt:.3f} s "
+              f"-> {OUT.relative_to(ROOT)}/kodim23_q10_realism.png")
     print(f"outputs in {OUT.relative_to(ROOT)}/  (try: .venv/bin/nic info {OUT.relative_to(ROOT)}/kodim23_q50.nic)")
     return 0
 

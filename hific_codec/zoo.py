@@ -30,6 +30,8 @@ class ZooEntry:
     train_hours: float  # CPU wall-clock hours of training behind this file
     train_steps: int
     notes: str = ""
+    base: str = ""  # realism family: SHA-256 of the fidelity weights whose latents it decodes
+    train_config: dict | None = None  # plugin families: the training settings (losses, crops, ...)
 
     @property
     def path(self) -> Path:
@@ -52,13 +54,21 @@ def get(name: str | None = None, model_id: int | None = None) -> ZooEntry:
     table = entries()
     if model_id is not None:
         for e in table.values():
-            if e.model_id == model_id:
+            if e.model_id == model_id and e.family == "hyperprior":
                 return e
         raise FormatError(f"file needs model id {model_id}, which this installation does not have")
     name = name or DEFAULT_MODEL
     if name not in table:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(table) or 'none'}")
     return table[name]
+
+
+def realism_for(entry: ZooEntry) -> ZooEntry | None:
+    """The realism generator trained on this fidelity model's latents, if one ships."""
+    for e in entries().values():
+        if e.family == "realism" and e.base == entry.sha256:
+            return e
+    return None
 
 
 def verified_bytes(entry: ZooEntry) -> bytes:

@@ -32,6 +32,7 @@ def cases() -> dict[str, tuple[np.ndarray, float]]:
         "rgba40x40_q30": (rgba, 30.0),
         "tiny1x1_q100": (rgb[:1, :1], 100.0),
         "tiled24x1100_q60": (np.ascontiguousarray(np.tile(rgb[:24], (1, 2, 1))[:, :1100]), 60.0),  # format 1.1
+        "crop128x128_q5_rlsm": (rgb[150:278, 250:378], 5.0),  # carries a suggested realism (chunk rlsm)
     }
 
 
@@ -42,14 +43,22 @@ def main() -> None:
     from hific_codec import zoo
 
     prefix = f"m{zoo.get().model_id}_"
+    gen = zoo.realism_for(zoo.get())
     for name, (img, q) in cases().items():
         name = prefix + name
-        data = hific_codec.encode(img, q)
+        data = hific_codec.encode(img, q, realism=0.7 if name.endswith("_rlsm") else None)
         (HERE / f"{name}.nic").write_bytes(data)
-        out = hific_codec.decode(data)
+        out = hific_codec.decode(data, decoder="fidelity")
         info = hific_codec.info(data)
         table[name] = {"version": list(info.version), "weights": info.weights_hash, "shape": list(out.shape),
                        "md5": hashlib.md5(out.tobytes()).hexdigest()}
+        if gen is not None:  # the realism decoder's pixels, pinned per generator (not part of the format)
+            default = hific_codec.decode(data)  # the file's suggestion, if any, else fidelity
+            table[name]["realism"] = {
+                "generator": gen.sha256[:8],
+                "md5_1.0": hashlib.md5(hific_codec.decode(data, realism=1.0).tobytes()).hexdigest(),
+                "md5_default": hashlib.md5(default.tobytes()).hexdigest(),
+            }
     index.write_text(json.dumps(table, indent=1) + "\n")
     print(f"{len(table)} golden files in {HERE}")
 

@@ -23,9 +23,13 @@ def test_golden_file_decodes_bit_exactly(name):
         with pytest.raises(FormatError, match=expected["weights"]):
             hific_codec.decode(data)
         return
-    out = hific_codec.decode(data)
+    out = hific_codec.decode(data, decoder="fidelity")
     assert list(out.shape) == expected["shape"]
     assert hashlib.md5(out.tobytes()).hexdigest() == expected["md5"]
+    r = expected.get("realism")
+    if r and r["generator"] in shipped:
+        assert hashlib.md5(hific_codec.decode(data, realism=1.0).tobytes()).hexdigest() == r["md5_1.0"]
+        assert hashlib.md5(hific_codec.decode(data).tobytes()).hexdigest() == r["md5_default"]
 
 
 def test_golden_set_covers_modes_and_sizes():

@@ -90,3 +90,13 @@ def test_cli_plugins_and_post(tmp_path, crop):
     r = run("decode", str(tmp_path / "x.nic"), "-o", str(tmp_path / "z.png"), "--post", "sr9")
     assert r.returncode == 1 and "unknown plugin 'sr9'" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "z.png").exists()
+
+
+def test_listing_flags_learned_plugins_whose_weights_are_missing(monkeypatch):
+    from hific_codec import zoo
+
+    monkeypatch.setattr(zoo, "entries", lambda: {})
+    table = plugins.available()
+    assert table["style"].endswith("[weights not installed: style-4]")
+    assert table["sr4"].endswith("[weights not installed: sr4]")
+    assert "not installed" not in table["bicubic2"]

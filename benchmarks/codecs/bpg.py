@@ -55,4 +55,4 @@ class BpgCodec(Codec):
 
 @register("bpg")
 def bpg() -> Codec:
-    return BpgCodec("bpg", "BPG 4:4:4 (libbpg 0.9.8, x265, YCbCr 8 bit)", (24, 28, 32, 36, 40, 44))
+    return BpgCodec("bpg", "BPG 4:4:4 (libbpg 0.9.8, x265, YCbCr 8 bit)", (24, 28, 32, 36, 38, 40, 42, 44, 47))

@@ -12,11 +12,19 @@ from .base import Codec
 @dataclass
 class NicCodec(Codec):
     model: str | None = None
+    decoder: str = "fidelity"
+    realism: float | None = None
 
     def check(self) -> None:
-        from hific_codec import codec
+        from hific_codec import codec, zoo
 
-        codec.load(self.model)  # load once, outside the timings
+        from .base import CodecUnavailable
+
+        m = codec.load(self.model)  # load once, outside the timings
+        if self.decoder == "realism":
+            if zoo.realism_for(m.entry) is None:
+                raise CodecUnavailable(f"no realism decoder is installed for {m.entry.name}")
+            m.synthesis(self.realism)
 
     def encode(self, rgb: np.ndarray, q) -> bytes:
         import hific_codec
@@ -26,7 +34,7 @@ class NicCodec(Codec):
     def decode(self, data: bytes) -> np.ndarray:
         import hific_codec
 
-        return hific_codec.decode(data)
+        return hific_codec.decode(data, decoder=self.decoder, realism=self.realism)
 
 
 @register("nic")
@@ -35,4 +43,20 @@ def nic() -> Codec:
 
     e = zoo.get()
     return NicCodec("nic", f"NIC {e.name} ({e.sha256[:8]}, {e.train_hours:.1f} h CPU training), fidelity decoder",
-                    (0, 12, 25, 37, 50, 62, 75, 87, 100))
+                    NIC_QUALITIES)
+
+
+# Model 3's quality q is rate level t = -3 + q/10: 0/10/20 are the extrapolated low-rate levels,
+# 30..100 the trained levels 0..7 in steps of 7/8.
+NIC_QUALITIES = (0, 10, 20, 30, 38.75, 47.5, 56.25, 65, 73.75, 82.5, 91.25, 100)
+
+
+@register("nic-realism")
+def nic_realism() -> Codec:
+    from hific_codec import zoo
+
+    e = zoo.get()
+    r = zoo.realism_for(e)
+    gen = f"{r.name} ({r.sha256[:8]}, {r.train_hours:.1f} h)" if r else "none installed"
+    return NicCodec("nic-realism", f"NIC {e.name} ({e.sha256[:8]}), realism decoder at 1.0: generator {gen}",
+                    (0, 10, 20, 30, 47.5, 65), decoder="realism", realism=1.0)

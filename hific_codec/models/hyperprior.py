@@ -36,6 +36,17 @@ class HyperpriorConfig:
     levels: int = 8  # number of learned gain vectors (rate anchors)
     lambda_min: float = 0.0015  # distortion weight at t = 0 (MSE on 0..255 pixels)
     lambda_max: float = 0.1  # distortion weight at t = levels - 1
+    # Lowest rate level quality 0 maps to.  Below 0 the gains are extrapolated from levels 0 and 1
+    # (log-linear): untrained operating points, measured smooth down to t = -3 (~0.09 bpp on Kodak).
+    t_min: float = 0.0
+
+
+def synthesis_transform(N: int, M: int) -> nn.Sequential:
+    """g_s: four stride-2 transposed convolutions with inverse GDN (Ballé et al. 2018)."""
+    return nn.Sequential(
+        deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
+        deconv(N, N), GDN(N, inverse=True), deconv(N, 3),
+    )
 
 
 @dataclass
@@ -53,10 +64,7 @@ class MeanScaleHyperprior(nn.Module):
         self.g_a = nn.Sequential(
             conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M),
         )
-        self.g_s = nn.Sequential(
-            deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
-            deconv(N, N), GDN(N, inverse=True), deconv(N, 3),
-        )
+        self.g_s = synthesis_transform(N, M)
         self.h_a = nn.Sequential(
             conv(M, N, 3, 1), nn.ReLU(), conv(N, N), nn.ReLU(), conv(N, N),
         )
@@ -78,9 +86,10 @@ class MeanScaleHyperprior(nn.Module):
 
     # -- rate level helpers -------------------------------------------------------------------
     def _interp(self, table: Tensor, t: Tensor) -> Tensor:
-        """Linear interpolation of rows of ``table`` (L, M) at levels ``t`` (B,) -> (B, M, 1, 1)."""
-        t = t.clamp(0, self.cfg.levels - 1)
-        i = t.floor().clamp(max=self.cfg.levels - 2).long()
+        """Linear interpolation of rows of ``table`` (L, M) at levels ``t`` (B,) -> (B, M, 1, 1);
+        below level 0 (down to ``t_min``) linear extrapolation from rows 0 and 1."""
+        t = t.clamp(self.cfg.t_min, self.cfg.levels - 1)
+        i = t.floor().clamp(0, self.cfg.levels - 2).long()
         f = (t - i.to(t.dtype)).unsqueeze(1)
         rows = table[i] * (1 - f) + table[i + 1] * f
         return rows[:, :, None, None]

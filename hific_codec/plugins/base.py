@@ -26,6 +26,7 @@ class Plugin:
     name: str = ""
     description: str = ""
     uses_latents: bool = False
+    weights: tuple[str, ...] = ()  # zoo names of the weights it loads (built-ins), for `nic plugins`
 
     def __init__(self, arg: str | None = None):
         self.arg = arg

@@ -13,6 +13,10 @@ ENTRY_POINT_GROUP = "nic.plugins"
 BUILTIN = {
     "bicubic2": "hific_codec.plugins.resize:Bicubic2",
     "bicubic4": "hific_codec.plugins.resize:Bicubic4",
+    "style": "hific_codec.plugins.style:Style",
+    "sr2": "hific_codec.plugins.sr:SR2",
+    "sr4": "hific_codec.plugins.sr:SR4",
+    "translate": "hific_codec.plugins.translate:Translate",
 }
 
 
@@ -40,12 +44,17 @@ def _load_class(name: str) -> type[Plugin]:
 
 def available() -> dict[str, str]:
     """name -> one-line description, for every installed plugin."""
+    from .. import zoo
+
     out = {}
     for name in sorted(_table()):
         try:
-            out[name] = _load_class(name).description
+            cls = _load_class(name)
         except PluginError as e:
             out[name] = f"(broken: {e})"
+            continue
+        missing = [w for w in cls.weights if w not in zoo.entries()]
+        out[name] = cls.description + (f" [weights not installed: {', '.join(missing)}]" if missing else "")
     return out
 
 

@@ -95,5 +95,26 @@ def main(argv: list[str] | None = None) -> None:
     print(f"wrote {fname} ({len(blob) / 1e6:.2f} MB), {meta['step']} steps, {meta['seconds'] / 3600:.2f} h")
 
 
+def publish(name: str, tensors: dict[str, torch.Tensor], family: str, config: dict, meta: dict, notes: str,
+            **extra) -> str:
+    """Write a non-codec network (realism generator, plugin) to the zoo: fp16 safetensors named by
+    its hash, and a manifest entry with steps and hours from the checkpoint's ``meta``.  The file
+    an earlier export wrote under ``name`` is replaced (nothing in a `.nic` file refers to it)."""
+    blob = save({k: v.half().contiguous() for k, v in tensors.items()}, metadata={"family": family})
+    sha = hashlib.sha256(blob).hexdigest()
+    fname = f"{name}-{sha[:8]}.safetensors"
+    manifest = json.loads(zoo.MANIFEST.read_text())
+    old = manifest.get(name)
+    if old and old["file"] != fname and (zoo.WEIGHTS_DIR / old["file"]).exists():
+        (zoo.WEIGHTS_DIR / old["file"]).unlink()
+    (zoo.WEIGHTS_DIR / fname).write_bytes(blob)
+    manifest[name] = {"model_id": 0, "family": family, "config": config, "file": fname, "sha256": sha,
+                      "train_hours": round(meta["seconds"] / 3600, 3), "train_steps": meta["step"], "notes": notes,
+                      **extra}
+    zoo.MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"wrote {fname} ({len(blob) / 1e6:.2f} MB), {meta['step']} steps, {meta['seconds'] / 3600:.2f} h")
+    return fname
+
+
 if __name__ == "__main__":
     main()

@@ -57,7 +57,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--channels", type=int, default=SRConfig.channels)
     ap.add_argument("--blocks", type=int, default=SRConfig.blocks)
+    ap.add_argument("--export", metavar="CKPT", help="write the network of CKPT to the zoo as sr<scale> and stop")
     a = ap.parse_args(argv)
+    if a.export:
+        return export(a.export)
     torch.set_num_threads(a.threads)
     run = Path(a.run_dir or f"runs/sr{a.scale}")
     run.mkdir(parents=True, exist_ok=True)
@@ -74,7 +77,8 @@ def main(argv: list[str] | None = None) -> None:
         checkpoint.load(last, model, opt)
     train, val = load_split(DataConfig(root=a.data, crop=a.patch))
     sampler = CropSampler(train, a.patch, seed=meta["step"])
-    vs = [torch.from_numpy(np.array(v[:192, :192])).permute(2, 0, 1).float()[None] / 255 for v in val]
+    crop = lambda v: v[: min(192, v.shape[0]) // cfg.scale * cfg.scale, : min(192, v.shape[1]) // cfg.scale * cfg.scale]  # noqa: E731
+    vs = [torch.from_numpy(np.array(crop(v))).permute(2, 0, 1).float()[None] / 255 for v in val]
     val_pairs = [(downscale(v, cfg.scale), v) for v in vs]
     log = open(run / "log.jsonl", "a")
     t0, seconds0, step = time.time(), meta["seconds"], meta["step"]
@@ -112,6 +116,18 @@ def main(argv: list[str] | None = None) -> None:
             t_ckpt = time.time()
     save()
     print(f"saved {last} at step {step}")
+
+
+def export(ckpt: str) -> None:
+    from .export import publish
+
+    meta = checkpoint.load_meta(ckpt)
+    cfg = SRConfig(**meta["model_config"])
+    model = SRNet(cfg)
+    checkpoint.load(ckpt, model)
+    publish(f"sr{cfg.scale}", model.state_dict(), "sr", dataclasses.asdict(cfg), meta,
+            "EDSR-style residual CNN on a bicubic skip, L1 loss on HR crops of the training photos "
+            "(LR made by bicubic downscaling)")
 
 
 if __name__ == "__main__":

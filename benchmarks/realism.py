@@ -1,0 +1,221 @@
+"""Realism decoder report: FID criterion vs BPG, visual grid, decode times.
+
+    python -m benchmarks --dataset kodak --codecs nic,nic-realism,jpeg,webp,avif,bpg --jobs 2
+    python -m benchmarks --dataset clic  --codecs nic,nic-realism,jpeg,bpg --jobs 2
+    python -m benchmarks --dataset div2k --codecs nic,nic-realism,jpeg,bpg --jobs 2
+    python -m benchmarks.realism          # reads those reports, writes results/realism/
+
+The issue's criterion (HiFiC's headline claim, transposed): at every realism point at or below
+0.2 bpp, the realism decoder's FID must be lower than BPG's at twice that bitrate.  BPG's FID
+at 2x is interpolated linearly in log(bpp) between its measured points.  The grid shows
+original / JPEG / BPG / fidelity / realism crops with each codec's quality searched so that the
+files are as close as possible to the NIC file's size.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from . import codecs, datasets, metrics, report
+
+RESULTS = Path(__file__).resolve().parent / "results"
+OUT = RESULTS / "realism"
+
+
+def _curve(dataset: str, codec: str) -> dict | None:
+    p = RESULTS / dataset / f"{codec}.json"
+    return json.loads(p.read_text())["results"] if p.exists() else None
+
+
+def fid_at(curve: dict, bpp: float, key: str = "fid") -> float | None:
+    """Linear interpolation in log(bpp); None outside the measured range."""
+    x, y = np.log(np.array(curve["bpp"])), np.array(curve[key])
+    order = np.argsort(x)
+    x, y = x[order], y[order]
+    lb = np.log(bpp)
+    return float(np.interp(lb, x, y)) if x[0] <= lb <= x[-1] else None
+
+
+def criterion(dataset: str, max_bpp: float = 0.2) -> list[dict]:
+    real, bpg, fid_ = _curve(dataset, "nic-realism"), _curve(dataset, "bpg"), _curve(dataset, "nic")
+    if not (real and bpg and "fid" in real):
+        return []
+    rows = []
+    for i, b in enumerate(real["bpp"]):
+        if b > max_bpp:
+            continue
+        bf, bk = fid_at(bpg, 2 * b), fid_at(bpg, 2 * b, "kid")
+        ff = fid_at(fid_, b) if fid_ else None
+        fp = fid_at(fid_, b, "psnr-rgb") if fid_ else None
+        rows.append({"quality": real["quality"][i], "bpp": b, "fid": real["fid"][i], "kid": real["kid"][i],
+                     "psnr": real["psnr-rgb"][i], "bpg_fid_2x": bf, "bpg_kid_2x": bk, "fidelity_fid": ff,
+                     "fidelity_psnr": fp, "pass": bf is not None and real["fid"][i] < bf})
+    return rows
+
+
+def _match(codec: codecs.Codec, rgb: np.ndarray, target: int, lo: int, hi: int, rising: bool) -> tuple[bytes, int]:
+    """Bisection over an integer quality range for the file closest in size to ``target`` bytes."""
+    best = None
+    while lo <= hi:
+        q = (lo + hi) // 2
+        data = codec.encode(rgb, q)
+        if best is None or abs(len(data) - target) < abs(len(best[0]) - target):
+            best = (data, q)
+        if (len(data) < target) == rising:
+            lo = q + 1
+        else:
+            hi = q - 1
+    return best
+
+
+def _label(img: np.ndarray, text: str) -> np.ndarray:
+    im = Image.fromarray(img)
+    d = ImageDraw.Draw(im)
+    d.rectangle([0, 0, im.width, 14], fill=(0, 0, 0))
+    d.text((3, 1), text, fill=(255, 255, 255))
+    return np.asarray(im)
+
+
+def grid(image: Path, qualities: tuple[float, ...], box: tuple[int, int, int], out: Path, realism: float = 1.0) -> list[dict]:
+    import hific_codec
+
+    rgb = np.asarray(Image.open(image).convert("RGB"))
+    h, w = rgb.shape[:2]
+    i, j, s = box
+    jpeg, bpg = codecs.get("jpeg"), codecs.get("bpg")
+    bpg.check()
+    rows, meta = [], []
+    for q in qualities:
+        nic = hific_codec.encode(rgb, quality=q)
+        fid = hific_codec.decode(nic, decoder="fidelity")
+        real = hific_codec.decode(nic, decoder="realism", realism=realism)
+        jd, jq = _match(jpeg, rgb, len(nic), 1, 95, rising=True)
+        bd, bq = _match(bpg, rgb, len(nic), 0, 51, rising=False)
+        cells = [("original", rgb, None)]
+        cells += [(f"JPEG q{jq}", jpeg.decode(jd), jd), (f"BPG qp{bq}", bpg.decode(bd), bd),
+                  ("NIC fidelity", fid, nic), (f"NIC realism {realism:g}", real, nic)]
+        row = []
+        for name, img, data in cells:
+            text = name if data is None else f"{name} {len(data) * 8 / (h * w):.3f} bpp {metrics.psnr(rgb, img):.1f} dB"
+            row.append(_label(np.ascontiguousarray(img[i : i + s, j : j + s]), text))
+            if data is not None:
+                meta.append({"image": image.name, "nic_quality": q, "codec": name, "bytes": len(data),
+                             "bpp": len(data) * 8 / (h * w), "psnr": metrics.psnr(rgb, img)})
+        rows.append(np.concatenate(row, axis=1))
+    Image.fromarray(np.concatenate(rows, axis=0)).save(out)
+    return meta
+
+
+def decode_times(image: Path, quality: float, repeats: int = 3) -> dict:
+    """Median decode seconds of one file: fidelity vs realism decoder, and BPG's decoder on a file of
+    similar size, measured side by side in this process."""
+    import hific_codec
+
+    rgb = np.asarray(Image.open(image).convert("RGB"))
+    nic = hific_codec.encode(rgb, quality=quality)
+    hific_codec.decode(nic, decoder="realism")  # build the blended generator outside the timings
+    bpg = codecs.get("bpg")
+    bpg.check()
+    bd, _ = _match(bpg, rgb, len(nic), 0, 51, rising=False)
+
+    def med(fn) -> float:
+        ts = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t0)
+        return float(np.median(ts))
+
+    t = {"fidelity": med(lambda: hific_codec.decode(nic, decoder="fidelity")),
+         "realism": med(lambda: hific_codec.decode(nic, decoder="realism", realism=1.0)),
+         "realism_0.5": med(lambda: hific_codec.decode(nic, decoder="realism", realism=0.5)),
+         "bpg": med(lambda: bpg.decode(bd))}
+    return {"image": image.name, "size": f"{rgb.shape[1]}x{rgb.shape[0]}", "quality": quality,
+            "nic_bytes": len(nic), "bpg_bytes": len(bd), "seconds": t}
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", default="kodak,clic,div2k")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--criterion-only", action="store_true",
+                    help="recompute the FID criterion from the dataset reports; keep the grids and timings")
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    from hific_codec import zoo
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    if a.criterion_only:
+        summary = json.loads((OUT / "realism.json").read_text())
+        summary["criterion"] = {d: criterion(d) for d in a.datasets.split(",")}
+        (OUT / "realism.json").write_text(json.dumps(summary, indent=1))
+        (OUT / "REALISM.md").write_text(markdown(summary))
+        print(f"report: {OUT / 'REALISM.md'}")
+        return 0
+    _, kodak = datasets.resolve("kodak")
+    by_name = {p.name: p for p in kodak}
+    crit = {d: criterion(d) for d in a.datasets.split(",")}
+    grids = []
+    for name, box in (("kodim23.png", (120, 220, 256)), ("kodim14.png", (200, 300, 256))):
+        png = OUT / f"grid_{Path(name).stem}.png"
+        grids.append((png.name, grid(by_name[name], (0, 10, 20), box, png)))
+    times = decode_times(by_name["kodim23.png"], 10)
+    e = zoo.get()
+    r = zoo.realism_for(e)
+    summary = {"model": e.name, "generator": r.name if r else None, "generator_sha256": r.sha256 if r else None,
+               "generator_train_hours": r.train_hours if r else None, "criterion": crit, "grids": grids,
+               "decode_times": times, "machine": report.machine_summary(a.threads)}
+    (OUT / "realism.json").write_text(json.dumps(summary, indent=1))
+    (OUT / "REALISM.md").write_text(markdown(summary))
+    print(f"report: {OUT / 'REALISM.md'}")
+    return 0
+
+
+def _f(v, fmt="{:.1f}") -> str:
+    return "–" if v is None else fmt.format(v)
+
+
+def markdown(s: dict) -> str:
+    L = ["# Realism decoder (HiFiC-style GAN) vs BPG", "",
+         f"Generator `{s['generator']}` ({(s['generator_sha256'] or '')[:8]}, {s['generator_train_hours']} h CPU training) "
+         f"on model `{s['model']}`; machine: {s['machine']}.  FID/KID use EfficientNet-Lite0 features on 256x256 "
+         "patches (not Inception FID); the curves and per-point tables are in each dataset's REPORT.md.", "",
+         "## Criterion: realism FID below BPG's FID at twice the bitrate, at <= 0.2 bpp", ""]
+    for d, rows in s["criterion"].items():
+        L += [f"### {d}", ""]
+        if not rows:
+            L += ["(no realism points at or below 0.2 bpp, or the dataset report is missing)", ""]
+            continue
+        L += ["| NIC q | bpp | realism FID | BPG FID at 2x bpp | fidelity FID (same file) | realism KID x1000 | "
+              "BPG KID x1000 at 2x | realism PSNR | fidelity PSNR | FID below BPG@2x |",
+              "|---:|---:|---:|---:|---:|---:|---:|---:|---:|:---:|"]
+        for r in rows:
+            L.append(f"| {r['quality']:g} | {r['bpp']:.3f} | {r['fid']:.1f} | {_f(r['bpg_fid_2x'])} | {_f(r['fidelity_fid'])} "
+                     f"| {1000 * r['kid']:.1f} | {_f(r['bpg_kid_2x'] and 1000 * r['bpg_kid_2x'])} | {r['psnr']:.2f} "
+                     f"| {_f(r['fidelity_psnr'], '{:.2f}')} | {'yes' if r['pass'] else 'no'} |")
+        L.append("")
+    t = s["decode_times"]
+    sec = t["seconds"]
+    L += ["## Decode time", "",
+          f"{t['image']} ({t['size']}), NIC quality {t['quality']:g} ({t['nic_bytes']} B) and a BPG file of similar "
+          f"size ({t['bpg_bytes']} B); median of 3, same process, one after the other.", "",
+          "| decoder | seconds | / BPG |", "|---|---:|---:|"]
+    for k in ("fidelity", "realism", "realism_0.5", "bpg"):
+        L.append(f"| {k} | {sec[k]:.3f} | {sec[k] / sec['bpg']:.1f}x |")
+    L += ["", "## Visual grids", "",
+          "Columns: original, JPEG, BPG, NIC fidelity, NIC realism (1.0); rows: NIC quality 0, 10, 20 "
+          "(JPEG and BPG qualities searched for the closest file size).  Labels give bpp and PSNR.", ""]
+    for png, _ in s["grids"]:
+        L += [f"![{png}]({png})", ""]
+    return "\n".join(L)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

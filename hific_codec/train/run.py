@@ -1,0 +1,35 @@
+"""A training run's folder: the resumable checkpoint, the JSONL learning curve, periodic saves."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Callable
+
+
+class Run:
+    def __init__(self, folder: str | Path, save_minutes: float = 5.0):
+        self.dir = Path(folder)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.last = self.dir / "last.safetensors"
+        self._every = save_minutes * 60
+        self._saved = time.time()
+        self._log = None
+
+    def log(self, rec: dict, note: str = "") -> None:
+        """Append one record to log.jsonl and print it."""
+        if self._log is None:
+            self._log = open(self.dir / "log.jsonl", "a")
+        self._log.write(json.dumps(rec) + "\n")
+        self._log.flush()
+        print(rec, note, flush=True)
+
+    def tick(self, save: Callable[[], None]) -> None:
+        """Save when the last save is older than the interval (a killed run loses at most that)."""
+        if time.time() - self._saved > self._every:
+            save()
+            self._saved = time.time()
+
+    def finish(self, save: Callable[[], None], step: int) -> None:
+        save()
+        print(f"saved {self.last} at step {step}", flush=True)

@@ -1,0 +1,165 @@
+"""The realism decoder: one bitstream, two synthesis transforms, a knob between them."""
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import bitstream
+import hific_codec
+from hific_codec import cli, codec, zoo
+from hific_codec.models.discriminator import ConditionalPatchDiscriminator
+from hific_codec.models.generator import RealismGenerator, blend_state
+
+from .conftest import psnr
+
+
+@pytest.fixture(scope="module")
+def low_rate(crop) -> bytes:
+    return hific_codec.encode(crop, quality=10)  # an extrapolated low-rate level (t = -2)
+
+
+def test_a_realism_decoder_ships_for_the_default_model():
+    e = zoo.realism_for(zoo.get())
+    assert e is not None and e.family == "realism" and e.train_steps > 0 and e.train_hours > 0
+    zoo.verified_bytes(e)  # hash matches the manifest
+
+
+def test_realism_zero_is_the_fidelity_decoder_exactly(low_rate):
+    fid = hific_codec.decode(low_rate)
+    assert np.array_equal(hific_codec.decode(low_rate, decoder="realism", realism=0.0), fid)
+    assert np.array_equal(hific_codec.decode(low_rate, decoder="fidelity"), fid)
+
+
+def test_realism_decoder_changes_pixels_and_stays_close_in_psnr(crop, low_rate):
+    fid = hific_codec.decode(low_rate)
+    real = hific_codec.decode(low_rate, decoder="realism")
+    half = hific_codec.decode(low_rate, realism=0.5)  # a knob value alone selects the realism decoder
+    assert real.shape == fid.shape == crop.shape
+    d_half = np.abs(half.astype(int) - fid).mean()
+    d_full = np.abs(real.astype(int) - fid).mean()
+    assert 0 < d_half < d_full  # the knob moves the output monotonically away from the fidelity decoder
+    assert psnr(crop, real) > psnr(crop, fid) - 2.5  # the issue's bound, here on one crop
+
+
+def test_realism_output_is_pinned_and_thread_invariant(low_rate):
+    digests = set()
+    for threads in (1, 2):
+        old = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            digests.add(hashlib.md5(hific_codec.decode(low_rate, decoder="realism", realism=0.8).tobytes()).hexdigest())
+        finally:
+            torch.set_num_threads(old)
+    assert len(digests) == 1
+
+
+def test_batched_realism_decode_equals_single(crop, low_rate):
+    other = hific_codec.encode(crop[::-1].copy(), quality=20)
+    batch = hific_codec.decode_batch([low_rate, other], decoder="realism", realism=0.7)
+    assert np.array_equal(batch[0], hific_codec.decode(low_rate, decoder="realism", realism=0.7))
+    assert np.array_equal(batch[1], hific_codec.decode(other, decoder="realism", realism=0.7))
+
+
+def test_suggested_realism_is_recorded_and_used(crop):
+    data = hific_codec.encode(crop, quality=10, realism=0.6)
+    plain = hific_codec.encode(crop, quality=10)
+    assert data != plain and bitstream.read(data).z_stream == bitstream.read(plain).z_stream
+    assert hific_codec.info(data).realism == 0.6 and hific_codec.info(plain).realism is None
+    assert hific_codec.info(data).decoders == ("fidelity", "realism")
+    assert np.array_equal(hific_codec.decode(data), hific_codec.decode(plain, decoder="realism", realism=0.6))
+    assert np.array_equal(hific_codec.decode(data, decoder="fidelity"), hific_codec.decode(plain))
+    assert np.array_equal(hific_codec.decode(data, decoder="realism"), hific_codec.decode(plain, realism=0.6))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(decoder="gan"), "decoder must be one of"),
+    (dict(realism=1.5), "within 0..1"),
+    (dict(realism=-0.1), "within 0..1"),
+    (dict(decoder="fidelity", realism=0.5), "applies to the realism decoder"),
+])
+def test_bad_decoder_arguments_are_clear_errors(low_rate, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        hific_codec.decode(low_rate, **kwargs)
+
+
+def test_encode_rejects_a_bad_suggestion(crop):
+    with pytest.raises(ValueError, match="within 0..1"):
+        hific_codec.encode(crop[:64, :64], realism=2)
+
+
+def test_files_of_a_model_without_a_generator_name_the_problem(crop):
+    old = hific_codec.encode(crop[:64, :64], quality=50, model="hyperprior-vr-1")
+    with pytest.raises(bitstream.FormatError, match="no realism decoder is installed"):
+        hific_codec.decode(old, decoder="realism")
+    assert hific_codec.info(old).decoders == ("fidelity",)
+
+
+def test_cli_decoder_flags(tmp_path, crop, capsys):
+    src = tmp_path / "in.png"
+    Image.fromarray(crop).save(src)
+    assert cli.main(["encode", str(src), "-q", "10", "--realism", "0.5"]) == 0
+    nic = tmp_path / "in.nic"
+    assert cli.main(["decode", str(nic), "-o", str(tmp_path / "r.png"), "--decoder", "realism", "--realism", "0.8"]) == 0
+    assert "realism 0.8 decoder" in capsys.readouterr().err
+    out = np.asarray(Image.open(tmp_path / "r.png"))
+    assert np.array_equal(out, hific_codec.decode(nic.read_bytes(), realism=0.8))
+    assert cli.main(["decode", str(nic), "-o", str(tmp_path / "bad.png"), "--realism", "3"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "within 0..1" in err and not (tmp_path / "bad.png").exists()
+    assert cli.main(["info", str(nic)]) == 0
+    assert "fidelity, realism (suggested realism 0.5)" in capsys.readouterr().out
+
+
+def test_blend_is_exact_at_the_ends():
+    a = {"w": torch.randn(5, 3), "b": torch.randn(3)}
+    b = {"w": torch.randn(5, 3), "b": torch.randn(3)}
+    assert all(torch.equal(blend_state(a, b, 0.0)[k], a[k]) for k in a)
+    assert all(torch.allclose(blend_state(a, b, 1.0)[k], b[k]) for k in a)
+    with pytest.raises(ValueError, match="layout"):
+        blend_state(a, {"w": b["w"]}, 0.5)
+
+
+def test_generator_starts_as_the_fidelity_decoder_and_d_is_patchwise():
+    net = codec.load().net
+    g = RealismGenerator.from_fidelity(net)
+    y = torch.randn(1, net.cfg.M, 4, 6)
+    t = torch.tensor([1.5])
+    ig = torch.exp(net._interp(g.log_inv_gain, t))
+    assert torch.equal(g(y, ig), net.g_s(y * net.inv_gain(t)))
+    d = ConditionalPatchDiscriminator(net.cfg.M)
+    assert d(torch.rand(2, 3, 64, 96), y.repeat(2, 1, 1, 1)).shape == (2, 1, 4, 6)
+
+
+def test_low_quality_levels_extrapolate_below_the_trained_range(crop):
+    """Model 3's q0..q30 are rate levels -3..0: rates keep falling smoothly below model 2's floor."""
+    sizes = [len(hific_codec.encode(crop, quality=q)) for q in (0, 10, 20, 30)]
+    assert sizes == sorted(sizes) and sizes[0] < 0.6 * sizes[3]
+    m2 = hific_codec.encode(crop, quality=50, model="hyperprior-vr-2")
+    m3 = hific_codec.encode(crop, quality=65)
+    assert bitstream.read(m2).y_streams == bitstream.read(m3).y_streams  # same level t = 3.5, same latents
+
+
+def test_training_runs_resumes_and_exports(tmp_path, monkeypatch):
+    from hific_codec.train import realism as train_realism
+
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).resize((160, 160)).save(tmp_path / f"{k}.png")
+    args = ["--run-dir", str(tmp_path / "run"), "--data", str(tmp_path), "--threads", "1", "--d-warmup", "1",
+            "--eval-every", "2"]
+    train_realism.main(args + ["--steps", "2"])
+    train_realism.main(args + ["--steps", "3"])  # resumes at step 2
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [2, 3] and all(np.isfinite(r["t0_psnr_real"]) for r in rows)
+    # export into a scratch zoo: weights + manifest entry tied to the base model's hash
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    (wdir / "manifest.json").write_text(zoo.MANIFEST.read_text())
+    monkeypatch.setattr(zoo, "WEIGHTS_DIR", wdir)
+    monkeypatch.setattr(zoo, "MANIFEST", wdir / "manifest.json")
+    train_realism.main(["--export", str(tmp_path / "run" / "last.safetensors"), "--name", "realism-test"])
+    entry = json.loads((wdir / "manifest.json").read_text())["realism-test"]
+    assert entry["base"] == zoo.get().sha256 and entry["train_steps"] == 3 and (wdir / entry["file"]).exists()
