@@ -1,6 +1,7 @@
 """All plugin reports in one command: super-resolution, style transfer, translation.
 
     python -m benchmarks.plugins      # -> benchmarks/results/plugins/PLUGINS.md (+ SR.md, STYLE.md, TRANSLATE.md)
+    python -m benchmarks.plugins --only sr   # re-run one report, reuse the others
 
 Plugins whose weights are not installed are skipped with a note.
 """
@@ -13,22 +14,31 @@ OUT = Path(__file__).resolve().parent / "results" / "plugins"
 
 
 def main(argv: list[str] | None = None) -> int:
+    import argparse
+
     from hific_codec import zoo
 
     from . import sr, style, translate
 
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--only", default="sr,style,translate",
+                    help="re-run these reports; the others are taken as they are on disk")
+    only = set(ap.parse_args(argv).only.split(","))
     have = set(zoo.entries())
     sections, skipped = [], []
     learned = [p for p in ("sr2", "sr4") if p in have]
-    sr.main(["--plugins", ",".join(["bicubic2", "bicubic4", *learned])])
+    if "sr" in only:
+        sr.main(["--plugins", ",".join(["bicubic2", "bicubic4", *learned])])
     sections.append("SR.md")
     if "style-4" in have:
-        style.main([])
+        if "style" in only:
+            style.main([])
         sections.append("STYLE.md")
     else:
         skipped.append("style (weights style-4 not installed)")
     if {"facades-labels2photo", "facades-photo2labels"} <= have:
-        translate.main([])
+        if "translate" in only:
+            translate.main([])
         sections.append("TRANSLATE.md")
     else:
         skipped.append("translate (facades weights not installed)")
