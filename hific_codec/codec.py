@@ -86,10 +86,7 @@ def load(name: str | None = None, model_id: int | None = None) -> Model:
 
 @lru_cache(maxsize=2)
 def _realism_state(name: str) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load as load_bytes
-
-    entry = zoo.get(name)
-    return {k: v.float() for k, v in load_bytes(zoo.verified_bytes(entry)).items()}
+    return zoo.float_tensors(zoo.get(name))
 
 
 def _blend(model: Model, alpha: float):
@@ -222,7 +219,7 @@ def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float]
     single = not isinstance(qualities, (list, tuple))
     qs = [qualities] if single else list(qualities)
     g_s, log_inv = model.synthesis(realism)
-    inv = torch.cat([torch.exp(model.net._interp(log_inv, model.t(q))) for q in qs])
+    inv = torch.cat([model.net.inv_gain(model.t(q), log_inv) for q in qs])
     B, _, H, W = y_hat.shape
     out = np.empty((B, h, w, 3), dtype=np.uint8)
     # oneDNN's convolutions change their summation order with the thread count (measured: ~1e-4

@@ -63,6 +63,13 @@ def get(name: str | None = None, model_id: int | None = None) -> ZooEntry:
     return table[name]
 
 
+def float_tensors(entry: ZooEntry) -> dict:
+    """The entry's tensors (shipped fp16) as float32, after the SHA-256 check."""
+    from safetensors.torch import load
+
+    return {k: v.float() for k, v in load(verified_bytes(entry)).items()}
+
+
 def realism_for(entry: ZooEntry) -> ZooEntry | None:
     """The realism generator trained on this fidelity model's latents, if one ships."""
     for e in entries().values():

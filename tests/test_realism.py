@@ -127,7 +127,7 @@ def test_generator_starts_as_the_fidelity_decoder_and_d_is_patchwise():
     g = RealismGenerator.from_fidelity(net)
     y = torch.randn(1, net.cfg.M, 4, 6)
     t = torch.tensor([1.5])
-    ig = torch.exp(net._interp(g.log_inv_gain, t))
+    ig = net.inv_gain(t, g.log_inv_gain)
     assert torch.equal(g(y, ig), net.g_s(y * net.inv_gain(t)))
     d = ConditionalPatchDiscriminator(net.cfg.M)
     assert d(torch.rand(2, 3, 64, 96), y.repeat(2, 1, 1, 1)).shape == (2, 1, 4, 6)

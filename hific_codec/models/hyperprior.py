@@ -97,8 +97,9 @@ class MeanScaleHyperprior(nn.Module):
     def gain(self, t: Tensor) -> Tensor:
         return torch.exp(self._interp(self.log_gain, t))
 
-    def inv_gain(self, t: Tensor) -> Tensor:
-        return torch.exp(self._interp(self.log_inv_gain, t))
+    def inv_gain(self, t: Tensor, log_table: Tensor | None = None) -> Tensor:
+        """Decoder-side gains at ``t``; ``log_table``: another decoder's table (realism generator)."""
+        return torch.exp(self._interp(self.log_inv_gain if log_table is None else log_table, t))
 
     def lmbda(self, t: Tensor) -> Tensor:
         lo, hi = math.log(self.cfg.lambda_min), math.log(self.cfg.lambda_max)

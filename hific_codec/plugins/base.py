@@ -38,6 +38,16 @@ class Plugin:
     def load(self) -> None:
         """Load weights (called once, before the first `run`)."""
 
+    def zoo_weights(self, name: str):
+        """(zoo entry, float32 state dict) of shipped weights ``name``, or a PluginError naming them."""
+        from .. import zoo
+
+        try:
+            entry = zoo.get(name)
+        except ValueError:
+            raise PluginError(f"{self.name}: weights {name!r} are not installed") from None
+        return entry, zoo.float_tensors(entry)
+
     def run(self, image: np.ndarray, latents: Latents | None) -> np.ndarray:
         raise NotImplementedError
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Plugin, PluginError
+from .base import Plugin
 
 TILE, HALO = 128, 20
 
@@ -22,17 +22,12 @@ class _SR(Plugin):
 
     def load(self) -> None:
         import torch
-        from safetensors.torch import load as load_bytes
 
-        from .. import zoo
         from ..models.sr import SRConfig, SRNet
 
-        try:
-            entry = zoo.get(self.name)
-        except ValueError:
-            raise PluginError(f"{self.name}: weights are not installed") from None
+        entry, state = self.zoo_weights(self.name)
         self.net = SRNet(SRConfig(**entry.config))
-        self.net.load_state_dict({k: v.float() for k, v in load_bytes(zoo.verified_bytes(entry)).items()})
+        self.net.load_state_dict(state)
         self.net.eval().requires_grad_(False)
         self.torch = torch
 

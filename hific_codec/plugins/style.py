@@ -19,21 +19,16 @@ class Style(Plugin):
 
     def load(self) -> None:
         import torch
-        from safetensors.torch import load as load_bytes
 
-        from .. import zoo
         from ..models.style import StyleConfig, StyleNet
 
-        try:
-            entry = zoo.get(WEIGHTS)
-        except ValueError:
-            raise PluginError(f"style: weights {WEIGHTS!r} are not installed") from None
+        entry, state = self.zoo_weights(WEIGHTS)
         cfg = StyleConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in entry.config.items()})
         if self.arg not in cfg.styles:
             raise PluginError(f"unknown style {self.arg!r}; available: {', '.join(cfg.styles)}")
         self.index = cfg.styles.index(self.arg)
         self.net = StyleNet(cfg)
-        self.net.load_state_dict({k: v.float() for k, v in load_bytes(zoo.verified_bytes(entry)).items()})
+        self.net.load_state_dict(state)
         self.net.eval().requires_grad_(False)
         self.torch = torch
 

@@ -26,19 +26,14 @@ class Translate(Plugin):
 
     def load(self) -> None:
         import torch
-        from safetensors.torch import load as load_bytes
 
-        from .. import zoo
         from ..models.pix2pix import Pix2PixConfig, UNetGenerator
 
-        try:
-            entry = zoo.get(self.arg)
-        except ValueError:
-            raise PluginError(f"translate: weights {self.arg!r} are not installed") from None
+        entry, state = self.zoo_weights(self.arg)
         cfg = dict(entry.config)
         self.palette = np.array(cfg.pop("palette"), dtype=np.uint8)
         self.net = UNetGenerator(Pix2PixConfig(**cfg))
-        self.net.load_state_dict({k: v.float() for k, v in load_bytes(zoo.verified_bytes(entry)).items()})
+        self.net.load_state_dict(state)
         self.net.eval().requires_grad_(False)
         self.torch = torch
 

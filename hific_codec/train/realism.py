@@ -81,7 +81,7 @@ def validate(net, G, feats, crops, t_values=(-2.0, 0.0, 3.0)) -> dict[str, float
             tt = torch.full((1,), t)
             y_hat = frozen_latents(net, x, tt)
             xf = net.g_s(y_hat * net.inv_gain(tt)).clamp(0, 1)
-            xg = G(y_hat, inv_gain(G, net, tt)).clamp(0, 1)
+            xg = G(y_hat, net.inv_gain(tt, G.log_inv_gain)).clamp(0, 1)
             p_f.append(psnr((xf - x).pow(2).mean()).item())
             p_g.append(psnr((xg - x).pow(2).mean()).item())
             fx, ff, fg = feats.taps(x), feats.taps(xf), feats.taps(xg)
@@ -94,10 +94,6 @@ def validate(net, G, feats, crops, t_values=(-2.0, 0.0, 3.0)) -> dict[str, float
                     f"t{t:g}_dp_fid": sum(d_f) / n, f"t{t:g}_dp_real": sum(d_g) / n,
                     f"t{t:g}_tex_fid": sum(t_f) / n, f"t{t:g}_tex_real": sum(t_g) / n})
     return out
-
-
-def inv_gain(G: RealismGenerator, net, t: torch.Tensor) -> torch.Tensor:
-    return torch.exp(net._interp(G.log_inv_gain, t))
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -166,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
         x = sampler.batch(rc.batch)
         t = rc.t_min + torch.rand(rc.batch) * (net.cfg.levels - 1 - rc.t_min)
         y_hat = frozen_latents(net, x, t)
-        ig = inv_gain(G, net, t)
+        ig = net.inv_gain(t, G.log_inv_gain)
         cond = (y_hat * net.inv_gain(t)).detach()  # D sees the fidelity-normalised latents
         warm = step < rc.d_warmup
         with torch.set_grad_enabled(not warm):
