@@ -14,7 +14,9 @@ from .tiles import TileGrid
 KNOWN_CRITICAL = ("HEAD", "TILE", "ZLAT", "YLAT")
 ANCILLARY = {"iccp": "icc", "exif": "exif", "alph": "alpha"}
 REALISM, REALISM_SCALE = "rlsm", 10000  # u16: suggested realism x 10000
-V1_0, V1_1 = (1, 0), (1, 1)  # a file is written with the lowest version that can read it
+# A file is written with the lowest version that can read it: 1.1 added tiles; 1.2 marks files of
+# models whose decoder evaluates g_s in sub-pixel form (model 4 on), which a 1.1 decoder would not.
+V1_0, V1_1, V1_2 = (1, 0), (1, 1), (1, 2)
 
 
 @dataclass(frozen=True)
@@ -38,7 +40,8 @@ class NicFile:
             raise FormatError(f"suggested realism {self.realism} outside 0..1")
 
 
-def write(f: NicFile) -> bytes:
+def write(f: NicFile, min_version: tuple[int, int] = V1_0) -> bytes:
+    """Serialise; ``min_version`` is the lowest version whose decoders render the file's model."""
     chunks = [Chunk("HEAD", f.header.to_bytes())]
     if f.tiles is not None:
         chunks.append(Chunk("TILE", f.tiles.to_bytes()))
@@ -46,7 +49,7 @@ def write(f: NicFile) -> bytes:
     chunks += [Chunk(t, getattr(f, a)) for t, a in ANCILLARY.items() if getattr(f, a) is not None]
     if f.realism is not None:
         chunks.append(Chunk(REALISM, struct.pack(">H", round(f.realism * REALISM_SCALE))))
-    return pack_chunks(chunks, V1_0 if f.tiles is None else V1_1)
+    return pack_chunks(chunks, max(min_version, V1_0 if f.tiles is None else V1_1))
 
 
 def read(data: bytes, *, verify: bool = True) -> NicFile:

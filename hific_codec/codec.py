@@ -17,11 +17,13 @@ import torch
 from bitstream import entropy
 from bitstream.container import FormatError
 from bitstream.entropy import TableSet
+from bitstream.nicfile import V1_0, V1_2
 from bitstream.tiles import TileGrid, padded_size
 
 from . import zoo
 from .models.hyperprior import HyperpriorConfig, MeanScaleHyperprior
 from .models.int_hyper_synthesis import IntHyperSynthesis
+from .models.layers import subpixel_synthesis
 
 LATENT_TILE = 64  # g_s/g_a tile, in latents (1024 px)
 LATENT_HALO = 4  # overlap in latents; the transforms' receptive field is ~2 latents
@@ -37,21 +39,29 @@ class Model:
     int_hs: IntHyperSynthesis
     z_tables: TableSet
     _blends: dict = field(default_factory=dict, repr=False)  # realism alpha -> blended generator
+    _g_s: torch.nn.Module | None = field(default=None, repr=False)  # g_s in the entry's inference form
 
     def synthesis(self, realism: float | None):
         """(transform, log inverse-gain table) of the decoder asked for: g_s for the fidelity
         decoder (``realism`` None), else the generator interpolated at ``realism`` in [0, 1]."""
         if realism is None:
-            return self.net.g_s, self.net.log_inv_gain
+            if self._g_s is None:
+                self._g_s = inference_form(self, self.net.g_s)
+            return self._g_s, self.net.log_inv_gain
         if not 0 <= realism <= 1:
             raise ValueError(f"realism must be within 0..1, got {realism}")
         key = round(float(realism), 4)
         if key not in self._blends:
             if len(self._blends) >= 8:
                 self._blends.clear()
-            self._blends[key] = _blend(self, key)
-        g = self._blends[key]
-        return g.g_s, g.log_inv_gain
+            g = _blend(self, key)
+            self._blends[key] = (inference_form(self, g.g_s), g.log_inv_gain)
+        return self._blends[key]
+
+    @property
+    def format_version(self) -> tuple[int, int]:
+        """The lowest container version whose decoders render this model's files (see nicfile)."""
+        return V1_0 if self.net.cfg.gs_form == "transposed" else V1_2
 
     @property
     def levels(self) -> int:
@@ -61,6 +71,16 @@ class Model:
         """Quality 0..100 -> continuous rate level t in [t_min, L-1] (the model's config says t_min)."""
         lo = self.net.cfg.t_min
         return torch.tensor([lo + quality / 100.0 * (self.levels - 1 - lo)], dtype=torch.float32)
+
+
+def inference_form(model: Model, g_s: torch.nn.Module) -> torch.nn.Module:
+    """g_s (or a generator of its shape) as this model's decoder evaluates it (config ``gs_form``)."""
+    form = model.net.cfg.gs_form
+    if form == "transposed":
+        return g_s
+    if form == "subpixel":
+        return subpixel_synthesis(g_s)
+    raise FormatError(f"model {model.entry.name!r} asks for an unknown synthesis form {form!r}")
 
 
 @lru_cache(maxsize=4)

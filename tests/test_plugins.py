@@ -100,3 +100,12 @@ def test_listing_flags_learned_plugins_whose_weights_are_missing(monkeypatch):
     assert table["style"].endswith("[weights not installed: style-4]")
     assert table["sr4"].endswith("[weights not installed: sr4]")
     assert "not installed" not in table["bicubic2"]
+
+
+def test_missing_weights_fail_before_any_decoding(monkeypatch):
+    from hific_codec import api, zoo
+
+    monkeypatch.setattr(zoo, "entries", lambda: {})
+    monkeypatch.setattr(api, "_parse", lambda *a: pytest.fail("decoding started before the plugin loaded"))
+    with pytest.raises(plugins.PluginError, match="weights 'sr4' are not installed"):
+        api.decode(b"not parsed", post=["bicubic2", "sr4"])

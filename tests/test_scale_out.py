@@ -1,6 +1,7 @@
 """Scale-out: the Ray engine gives the local engine's bytes; two-process DDP training stays in sync."""
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -67,8 +68,12 @@ def test_two_process_ddp_training_stays_in_sync_and_resumes_on_one(tmp_path):
     common = ["-m", "hific_codec.train.fidelity", "--run-dir", str(run), "--data", str(data), "--batch", "2",
               "--N", "16", "--M", "24", "--threads", "1", "--check-sync"]
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517"]
-    subprocess.run([*torchrun, *common, "--steps", "3"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=300)
+    with socket.socket() as s:  # a free port: a fixed one can still be held from an earlier run
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port)]
+    r = subprocess.run([*torchrun, *common, "--steps", "3"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]  # the ranks' tracebacks, should this ever fail again
     sync = json.loads((run / "sync_check.json").read_text())
     assert sync["world"] == 2 and sync["step"] == 3
     assert len(set(sync["digests"])) == 1  # both ranks hold identical weights after 3 steps

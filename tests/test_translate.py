@@ -67,3 +67,18 @@ def test_training_resumes_exports_and_the_plugin_runs(facades, tmp_path, monkeyp
 def test_translate_spec_errors():
     with pytest.raises(plugins.PluginError, match="translate needs one of"):
         plugins.create("translate:cats2dogs")
+
+
+def test_shipped_labels2photo_draws_dark_windows_on_a_lighter_wall():
+    """The shipped generator has learned what a facade looks like: on a synthetic label map (the
+    palette's wall colour with a grid of window-coloured rectangles) the window pixels come out
+    darker than the wall, as in the training photos (mean luminance there: windows 71, wall 115)."""
+    pal = np.array(zoo.get("facades-labels2photo").config["palette"], np.int64)
+    wall = int(np.argmin(np.abs(pal - [0, 0, 221]).sum(1)))  # CMP: facade (dark blue)
+    window = int(np.argmin(np.abs(pal - [0, 196, 255]).sum(1)))  # CMP: window (light blue)
+    m = np.full((256, 256), wall)
+    for i in range(20, 236, 48):
+        for j in range(20, 236, 48):
+            m[i : i + 24, j : j + 20] = window
+    out = plugins.create("translate:facades-labels2photo")(pal[m].astype(np.uint8)).mean(axis=2)
+    assert out[m == window].mean() < out[m == wall].mean() - 10

@@ -39,6 +39,10 @@ class HyperpriorConfig:
     # Lowest rate level quality 0 maps to.  Below 0 the gains are extrapolated from levels 0 and 1
     # (log-linear): untrained operating points, measured smooth down to t = -3 (~0.09 bpp on Kodak).
     t_min: float = 0.0
+    # How the decoder evaluates g_s (inference only; training always uses the transposed form):
+    # "transposed" (models 1-3) or "subpixel" (model 4 on: same function, ~1.5x faster on CPU, see
+    # models/layers.subpixel).  Pixels may differ by one level between the two, so it is per model.
+    gs_form: str = "transposed"
 
 
 def synthesis_transform(N: int, M: int) -> nn.Sequential:

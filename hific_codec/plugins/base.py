@@ -38,6 +38,12 @@ class Plugin:
     def load(self) -> None:
         """Load weights (called once, before the first `run`)."""
 
+    def ensure_loaded(self) -> None:
+        """Run `load` once; callers that want missing weights reported early call this first."""
+        if not self._loaded:
+            self.load()
+            self._loaded = True
+
     def zoo_weights(self, name: str):
         """(zoo entry, float32 state dict) of shipped weights ``name``, or a PluginError naming them."""
         from .. import zoo
@@ -56,9 +62,7 @@ class Plugin:
         img = np.asarray(image)
         if img.dtype != np.uint8 or img.ndim not in (2, 3):
             raise PluginError(f"{self.name}: expected a uint8 HxW or HxWxC image, got {img.dtype} {img.shape}")
-        if not self._loaded:
-            self.load()
-            self._loaded = True
+        self.ensure_loaded()
         grey = img.ndim == 2
         rgb = np.repeat(img[:, :, None], 3, axis=2) if grey else img[:, :, :3]
         out = self.run(np.ascontiguousarray(rgb), latents)

@@ -60,10 +60,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--model-id", type=int, help="default: the next free id when retiring, else the name's id or 1")
     ap.add_argument("--retire-as", help="keep the name's current weights under this name")
     ap.add_argument("--notes", default="")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
+                    help="override an inference-only config field in the entry, e.g. t_min=-3 or gs_form='\"subpixel\"'")
     args = ap.parse_args(argv)
 
     meta = checkpoint.load_meta(args.checkpoint)
     cfg = HyperpriorConfig(**meta["model_config"])
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if key not in ("t_min", "gs_form"):  # the others shape the network or its training
+            raise SystemExit(f"--set {key}: only t_min and gs_form can be set at export")
+        cfg = dataclasses.replace(cfg, **{key: json.loads(value)})
     model = MeanScaleHyperprior(cfg)
     checkpoint.load(args.checkpoint, model)
     model.eval()

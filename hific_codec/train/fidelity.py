@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--data", default=DataConfig.root)
     ap.add_argument("--steps", type=int, default=TrainConfig.steps)
     ap.add_argument("--batch", type=int, default=TrainConfig.batch)
-    ap.add_argument("--lr", type=float, default=TrainConfig.lr)
+    ap.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {TrainConfig.lr}; on resume, replaces the saved one: a warm restart)")
     ap.add_argument("--minutes", type=float, default=1e9, help="stop (with a checkpoint) after this wall time")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval-every", type=int, default=1000)
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     run = Path(args.run)
     run.mkdir(parents=True, exist_ok=True)
     last = run / "last.safetensors"
-    tc = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr)
+    tc = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr or TrainConfig.lr)
     mc = HyperpriorConfig(N=args.N, M=args.M)
     dc = DataConfig(root=args.data)
     meta = {"step": 0, "seconds": 0.0}
@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         meta = json.loads(json.dumps(checkpoint.load_meta(last)))
         mc = HyperpriorConfig(**meta["model_config"])
         tc = dataclasses.replace(TrainConfig(**meta["train_config"]), steps=args.steps)
+        if args.lr is not None:
+            tc = dataclasses.replace(tc, lr=args.lr)
     torch.manual_seed(tc.seed + meta["step"])  # same on every rank: identical initial weights
     model = MeanScaleHyperprior(mc).to(d.device)
     params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]

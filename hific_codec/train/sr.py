@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--channels", type=int, default=SRConfig.channels)
     ap.add_argument("--blocks", type=int, default=SRConfig.blocks)
+    ap.add_argument("--init", metavar="CKPT", help="start a new run from the tensors of CKPT whose names and shapes match "
+                    "(e.g. sr2 from sr4: head and body carry over, the upsampler starts fresh)")
     ap.add_argument("--export", metavar="CKPT", help="write the network of CKPT to the zoo as sr<scale> and stop")
     a = ap.parse_args(argv)
     if a.export:
@@ -75,6 +77,8 @@ def main(argv: list[str] | None = None) -> None:
     opt = torch.optim.Adam(model.parameters(), lr=a.lr)
     if last.exists():
         checkpoint.load(last, model, opt)
+    elif a.init:
+        print(f"initialised {init_from(model, a.init)} tensors from {a.init}")
     train, val = load_split(DataConfig(root=a.data, crop=a.patch))
     sampler = CropSampler(train, a.patch, seed=meta["step"])
     crop = lambda v: v[: min(192, v.shape[0]) // cfg.scale * cfg.scale, : min(192, v.shape[1]) // cfg.scale * cfg.scale]  # noqa: E731
@@ -116,6 +120,17 @@ def main(argv: list[str] | None = None) -> None:
             t_ckpt = time.time()
     save()
     print(f"saved {last} at step {step}")
+
+
+def init_from(model: torch.nn.Module, ckpt: str) -> int:
+    """Copy the tensors of another SR checkpoint that fit this network; return how many."""
+    from safetensors.torch import load_file
+
+    src = {k[6:]: v for k, v in load_file(ckpt).items() if k.startswith("model.")}
+    own = model.state_dict()
+    fit = {k: v for k, v in src.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(fit, strict=False)
+    return len(fit)
 
 
 def export(ckpt: str) -> None:
