@@ -47,7 +47,8 @@ def subpixel_weights(w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
 
 def subpixel_synthesis(g_s: nn.Sequential) -> nn.Sequential:
     """g_s with every transposed convolution but the last (3 output channels: 12-wide GEMMs are
-    slower there, measured) in its sub-pixel form.  The parameters are copied, not shared."""
+    slower there, measured) in its sub-pixel form.  The converted layers hold new tensors; the
+    other layers are g_s's own modules, shared."""
     layers = list(g_s)
     deconvs = [i for i, m in enumerate(layers) if isinstance(m, nn.ConvTranspose2d)]
     for i in deconvs[:-1]:

@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -24,6 +22,7 @@ from PIL import Image
 from .. import checkpoint
 from ..models.sr import SRConfig, SRNet
 from .data import CropSampler, DataConfig, load_split
+from .run import Run
 
 
 def downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -64,9 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     if a.export:
         return export(a.export)
     torch.set_num_threads(a.threads)
-    run = Path(a.run_dir or f"runs/sr{a.scale}")
-    run.mkdir(parents=True, exist_ok=True)
-    last = run / "last.safetensors"
+    run = Run(a.run_dir or f"runs/sr{a.scale}")
+    last = run.last
     cfg = SRConfig(scale=a.scale, channels=a.channels, blocks=a.blocks)
     meta = {"step": 0, "seconds": 0.0}
     if last.exists():
@@ -84,14 +82,12 @@ def main(argv: list[str] | None = None) -> None:
     crop = lambda v: v[: min(192, v.shape[0]) // cfg.scale * cfg.scale, : min(192, v.shape[1]) // cfg.scale * cfg.scale]  # noqa: E731
     vs = [torch.from_numpy(np.array(crop(v))).permute(2, 0, 1).float()[None] / 255 for v in val]
     val_pairs = [(downscale(v, cfg.scale), v) for v in vs]
-    log = open(run / "log.jsonl", "a")
     t0, seconds0, step = time.time(), meta["seconds"], meta["step"]
 
     def save():
         meta.update(step=step, seconds=seconds0 + time.time() - t0, model_config=dataclasses.asdict(cfg))
         checkpoint.save(last, model, opt, meta)
 
-    t_ckpt = time.time()
     while step < a.steps and time.time() - t0 < a.minutes * 60:
         start = 0.7 * a.steps
         f = max(0.0, (step - start) / (a.steps - start))
@@ -110,16 +106,10 @@ def main(argv: list[str] | None = None) -> None:
                 b = np.mean([y_psnr(torch.nn.functional.interpolate(lr, scale_factor=cfg.scale, mode="bicubic"),
                                     hr, cfg.scale) for lr, hr in val_pairs])
                 model.train()
-            rec = {"step": step, "hours": (seconds0 + time.time() - t0) / 3600, "loss": loss.item(),
-                   "val_psnr_y": p, "val_bicubic_psnr_y": b}
-            log.write(json.dumps(rec) + "\n")
-            log.flush()
-            print(rec, flush=True)
-        if time.time() - t_ckpt > 300:
-            save()
-            t_ckpt = time.time()
-    save()
-    print(f"saved {last} at step {step}")
+            run.log({"step": step, "hours": (seconds0 + time.time() - t0) / 3600, "loss": loss.item(),
+                     "val_psnr_y": p, "val_bicubic_psnr_y": b})
+        run.tick(save)
+    run.finish(save, step)
 
 
 def init_from(model: torch.nn.Module, ckpt: str) -> int:
