@@ -25,11 +25,13 @@ def row_from_report(kodak: Path = RESULTS / "kodak") -> dict:
     nic, bpg, jpeg = load("nic"), load("bpg"), load("jpeg")
     e = zoo.get()
     description = json.loads((kodak / "nic.json").read_text())["description"]
-    if e.sha256[:8] not in description:
+    if f"model {e.model_id}, {e.sha256[:8]}" not in description:
         raise SystemExit(f"results/kodak/nic.json is for other weights ({description}); rerun the benchmark")
+    ctx_hours = e.context["train_hours"] if e.context else 0.0  # context model trained over frozen weights
     return {
-        "model": e.name, "weights": e.sha256[:8], "model_id": e.model_id, "train_hours": e.train_hours,
-        "train_steps": e.train_steps,
+        "model": e.name, "weights": e.sha256[:8], "model_id": e.model_id,
+        "train_hours": round(e.train_hours + ctx_hours, 3), "train_steps": e.train_steps,
+        **({"context_hours": ctx_hours, "context_steps": e.context["train_steps"]} if e.context else {}),
         "bd_vs_bpg_psnr": bd_rate(bpg["bpp"], bpg["psnr-rgb"], nic["bpp"], nic["psnr-rgb"]),
         "bd_vs_bpg_msssim": bd_rate(bpg["bpp"], _ms_db(bpg), nic["bpp"], _ms_db(nic)),
         "bd_vs_jpeg_psnr": bd_rate(jpeg["bpp"], jpeg["psnr-rgb"], nic["bpp"], nic["psnr-rgb"]),
@@ -60,7 +62,7 @@ def plot(rows: list[dict], out: Path) -> None:
 def main() -> int:
     rows = json.loads(TABLE.read_text()) if TABLE.exists() else []
     new = row_from_report()
-    rows = [r for r in rows if r["weights"] != new["weights"]] + [new]
+    rows = [r for r in rows if r["model_id"] != new["model_id"]] + [new]
     TABLE.parent.mkdir(parents=True, exist_ok=True)
     TABLE.write_text(json.dumps(rows, indent=1) + "\n")
     plot(rows, TABLE.with_suffix(".png"))

@@ -116,6 +116,22 @@ def _groups(indexes: np.ndarray, n_tables: int) -> tuple[np.ndarray, list[tuple[
 
 def encode(symbols: np.ndarray, indexes: np.ndarray, tables: TableSet) -> bytes:
     """Range-code integer ``symbols`` with ``tables[indexes]`` (same shape).  Returns the stream."""
+    return encode_parts([(symbols, indexes)], tables)
+
+
+def encode_parts(parts: list[tuple[np.ndarray, np.ndarray]], tables: TableSet) -> bytes:
+    """One stream holding several (symbols, indexes) parts, each coded as :func:`encode` codes
+    one, in order: a decoder can decode a part before it knows the next part's indexes (the
+    checkerboard context's second pass depends on the first)."""
+    import constriction
+
+    enc = constriction.stream.queue.RangeEncoder()
+    for symbols, indexes in parts:
+        _encode_part(enc, symbols, indexes, tables)
+    return enc.get_compressed().astype("<u4").tobytes()
+
+
+def _encode_part(enc, symbols: np.ndarray, indexes: np.ndarray, tables: TableSet) -> None:
     import constriction
 
     sym = np.asarray(symbols, dtype=np.int64).ravel()
@@ -123,7 +139,6 @@ def encode(symbols: np.ndarray, indexes: np.ndarray, tables: TableSet) -> bytes:
         raise ValueError("symbols and indexes differ in shape")
     order, groups = _groups(indexes, len(tables))
     sym = sym[order]
-    enc = constriction.stream.queue.RangeEncoder()
     escaped = []
     for k, a, b in groups:
         n = len(tables.pmfs[k]) - 1
@@ -137,33 +152,48 @@ def encode(symbols: np.ndarray, indexes: np.ndarray, tables: TableSet) -> bytes:
         if np.abs(raw).max() >= half:
             raise ValueError(f"latent value beyond +-{half - 1}: cannot be coded")
         enc.encode((raw + half).astype(np.int32), constriction.stream.model.Uniform(1 << ESCAPE_BITS))
-    return enc.get_compressed().astype("<u4").tobytes()
 
 
 def decode(stream: bytes, indexes: np.ndarray, tables: TableSet) -> np.ndarray:
     """Inverse of :func:`encode`: returns int64 symbols in the shape of ``indexes``."""
-    import constriction
+    return StreamDecoder(stream).decode(indexes, tables)
 
-    shape = np.asarray(indexes).shape
-    if len(stream) % 4:
-        raise FormatError("entropy-coded stream length is not a multiple of 4 bytes")
-    order, groups = _groups(indexes, len(tables))
-    words = np.frombuffer(stream, dtype="<u4").astype(np.uint32)
-    out = np.empty(order.size, dtype=np.int64)
-    try:
-        dec = constriction.stream.queue.RangeDecoder(words)
-        escapes = []
-        for k, a, b in groups:
-            n = len(tables.pmfs[k]) - 1
-            s = dec.decode(tables.model(k), b - a).astype(np.int64)
-            escapes.append(np.flatnonzero(s == n) + a)
-            out[a:b] = s + tables.offsets[k]
-        pos = np.concatenate(escapes) if escapes else np.zeros(0, np.int64)
-        if pos.size:
-            half = 1 << (ESCAPE_BITS - 1)
-            out[pos] = dec.decode(constriction.stream.model.Uniform(1 << ESCAPE_BITS), pos.size).astype(np.int64) - half
-    except (ValueError, RuntimeError, AssertionError) as e:  # constriction reports bad streams this way
-        raise FormatError(f"entropy-coded stream is invalid: {e}") from None
-    result = np.empty_like(out)
-    result[order] = out
-    return result.reshape(shape)
+
+class StreamDecoder:
+    """Decodes the parts of an :func:`encode_parts` stream one call at a time, in order."""
+
+    def __init__(self, stream: bytes):
+        import constriction
+
+        if len(stream) % 4:
+            raise FormatError("entropy-coded stream length is not a multiple of 4 bytes")
+        words = np.frombuffer(stream, dtype="<u4").astype(np.uint32)
+        try:
+            self._dec = constriction.stream.queue.RangeDecoder(words)
+        except (ValueError, RuntimeError, AssertionError) as e:
+            raise FormatError(f"entropy-coded stream is invalid: {e}") from None
+
+    def decode(self, indexes: np.ndarray, tables: TableSet) -> np.ndarray:
+        """The next part: int64 symbols in the shape of ``indexes``."""
+        import constriction
+
+        shape = np.asarray(indexes).shape
+        order, groups = _groups(indexes, len(tables))
+        out = np.empty(order.size, dtype=np.int64)
+        dec = self._dec
+        try:
+            escapes = []
+            for k, a, b in groups:
+                n = len(tables.pmfs[k]) - 1
+                s = dec.decode(tables.model(k), b - a).astype(np.int64)
+                escapes.append(np.flatnonzero(s == n) + a)
+                out[a:b] = s + tables.offsets[k]
+            pos = np.concatenate(escapes) if escapes else np.zeros(0, np.int64)
+            if pos.size:
+                half = 1 << (ESCAPE_BITS - 1)
+                out[pos] = dec.decode(constriction.stream.model.Uniform(1 << ESCAPE_BITS), pos.size).astype(np.int64) - half
+        except (ValueError, RuntimeError, AssertionError) as e:  # constriction reports bad streams this way
+            raise FormatError(f"entropy-coded stream is invalid: {e}") from None
+        result = np.empty_like(out)
+        result[order] = out
+        return result.reshape(shape)

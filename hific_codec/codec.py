@@ -2,8 +2,11 @@
 
 Encode: pad to a multiple of 64 (edge replication) -> g_a (tiled) -> ×gain(t) -> h_a -> ẑ = round(z)
 -> code ẑ with the factorized tables -> exact h_s(ẑ) gives (scale index, mean) -> code round(y - mean)
-with the Gaussian scale table.  Decode mirrors it; only g_s runs in float, on a tile grid that
-depends on the image size alone, so the pixels do not depend on the machine's memory.
+with the Gaussian scale table.  Models with a checkerboard context (model 5 on) code each tile's y
+in two passes in one stream: the anchors with h_s's parameters, then the rest with parameters
+corrected by the exact context model from the anchors.  Decode mirrors it; only g_s runs in float,
+on a tile grid that depends on the image size alone, so the pixels do not depend on the machine's
+memory.
 """
 from __future__ import annotations
 
@@ -17,11 +20,14 @@ import torch
 from bitstream import entropy
 from bitstream.container import FormatError
 from bitstream.entropy import TableSet
-from bitstream.nicfile import V1_0, V1_2
+from bitstream.nicfile import V1_0, V1_2, V1_3
 from bitstream.tiles import TileGrid, padded_size
 
 from . import zoo
+from .entropy_models import ste_round
+from .models.context import CheckerboardContext, ContextConfig, anchor_mask
 from .models.hyperprior import HyperpriorConfig, MeanScaleHyperprior
+from .models.int_context import IntContext
 from .models.int_hyper_synthesis import IntHyperSynthesis
 from .models.layers import subpixel_synthesis
 
@@ -38,6 +44,8 @@ class Model:
     net: MeanScaleHyperprior
     int_hs: IntHyperSynthesis
     z_tables: TableSet
+    context: CheckerboardContext | None = None  # float, for rate estimates and encoder refinement
+    int_ctx: IntContext | None = None  # exact, for coding
     _blends: dict = field(default_factory=dict, repr=False)  # realism alpha -> blended generator
     _g_s: torch.nn.Module | None = field(default=None, repr=False)  # g_s in the entry's inference form
 
@@ -61,7 +69,17 @@ class Model:
     @property
     def format_version(self) -> tuple[int, int]:
         """The lowest container version whose decoders render this model's files (see nicfile)."""
+        if self.context is not None:
+            return V1_3
         return V1_0 if self.net.cfg.gs_form == "transposed" else V1_2
+
+    def y_params(self, psi: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Float twin of the coder: ψ = h_s(ẑ) and gained y -> (scale, mean, ŷ) at every position
+        (straight-through rounding, for rate estimates and refinement)."""
+        if self.context is not None:
+            return self.context(psi, y)
+        scale, mean = psi.chunk(2, dim=1)
+        return scale, mean, ste_round(y - mean) + mean
 
     @property
     def levels(self) -> int:
@@ -101,7 +119,18 @@ def load(name: str | None = None, model_id: int | None = None) -> Model:
     tables = TableSet.from_padded(
         tensors["z_tables.offsets"].numpy(), tensors["z_tables.lengths"].numpy(), tensors["z_tables.pmf"].numpy()
     )
-    return Model(entry, net, IntHyperSynthesis(net.h_s), tables)
+    ctx = _context(entry) if entry.context else None
+    return Model(entry, net, IntHyperSynthesis(net.h_s), tables, ctx, IntContext(ctx) if ctx else None)
+
+
+def _context(entry: zoo.ZooEntry) -> CheckerboardContext:
+    ctx = CheckerboardContext(ContextConfig(**entry.context["config"]))
+    try:
+        ctx.load_state_dict(zoo.context_tensors(entry))
+    except RuntimeError as e:
+        raise FormatError(f"context weights of {entry.name!r} do not match their config: "
+                          f"{str(e).splitlines()[0]}") from None
+    return ctx.eval().requires_grad_(False)
 
 
 @lru_cache(maxsize=2)
@@ -175,13 +204,27 @@ def _latent_tiles(model: Model, h: int, w: int, tiles: TileGrid | None):
         yield (4 * zi, 4 * zj, 4 * zh, 4 * zw), zwin
 
 
-def _tile_params(model: Model, z_hat: np.ndarray, core, zwin) -> tuple[np.ndarray, np.ndarray]:
-    """Exact (scale index, mean) of one coding tile, from its ẑ window alone."""
+def _tile_acc(model: Model, z_hat: np.ndarray, core, zwin) -> torch.Tensor:
+    """Exact h_s accumulators ψ of one coding tile, from its ẑ window alone."""
     i, j, th, tw = core
     zi0, zj0, zi1, zj1 = zwin
-    idx, mean = model.int_hs(z_hat[:, :, zi0:zi1, zj0:zj1])
+    acc = model.int_hs.accumulators(z_hat[:, :, zi0:zi1, zj0:zj1])
     a, b = i - 4 * zi0, j - 4 * zj0
-    return idx[:, :, a : a + th, b : b + tw], mean[:, :, a : a + th, b : b + tw]
+    return acc[:, :, a : a + th, b : b + tw]
+
+
+def _anchors(shape: tuple[int, ...]) -> np.ndarray:
+    """Boolean mask of the first checkerboard pass over a tile's (1, M, h, w) latents."""
+    return np.broadcast_to(anchor_mask(shape[2], shape[3]).bool().numpy(), shape)
+
+
+def _second_pass(model: Model, acc: torch.Tensor, y_hat: np.ndarray, anchors: np.ndarray):
+    """(scale index, mean) of a tile's second pass, from ψ and the decoded anchors of ŷ."""
+    return model.int_hs.params(model.int_ctx(acc, np.where(anchors, y_hat, 0.0)))
+
+
+def _symbols(y: np.ndarray, mean: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(y - mean), -ESCAPE_MAX, ESCAPE_MAX).astype(np.int64)
 
 
 @torch.no_grad()
@@ -194,9 +237,17 @@ def code(model: Model, a: Analysis, quality: float, tiles: TileGrid | None = Non
     for core, zwin in _latent_tiles(model, a.height, a.width, tiles):
         i, j, th, tw = core
         y = (a.y0[:, :, i : i + th, j : j + tw] * gain).double().numpy()
-        idx, mean = _tile_params(model, z_hat, core, zwin)
-        sym = np.clip(np.round(y - mean), -ESCAPE_MAX, ESCAPE_MAX).astype(np.int64)
-        y_streams.append(entropy.encode(sym, idx, entropy.gaussian_tables()))
+        acc = _tile_acc(model, z_hat, core, zwin)
+        idx, mean = model.int_hs.params(acc)
+        sym = _symbols(y, mean)
+        if model.int_ctx is None:
+            y_streams.append(entropy.encode(sym, idx, entropy.gaussian_tables()))
+            continue
+        first = _anchors(sym.shape)
+        idx2, mean2 = _second_pass(model, acc, sym + mean, first)
+        sym2 = _symbols(y, mean2)
+        y_streams.append(entropy.encode_parts(
+            [(sym[first], idx[first]), (sym2[~first], idx2[~first])], entropy.gaussian_tables()))
     return z_stream, tuple(y_streams)
 
 
@@ -219,9 +270,18 @@ def decode_latents(model: Model, h: int, w: int, z_stream: bytes, y_streams: tup
     y_hat = torch.empty(y_shape)
     for stream, (core, zwin) in zip(y_streams, _latent_tiles(model, h, w, tiles), strict=True):
         i, j, th, tw = core
-        idx, mean = _tile_params(model, z_hat, core, zwin)
-        sym = entropy.decode(stream, idx, entropy.gaussian_tables())
-        y_hat[:, :, i : i + th, j : j + tw] = torch.from_numpy(sym + mean)  # exact: |v| < 2**15, 8 fractional bits
+        acc = _tile_acc(model, z_hat, core, zwin)
+        idx, mean = model.int_hs.params(acc)
+        dec = entropy.StreamDecoder(stream)
+        if model.int_ctx is None:
+            tile = dec.decode(idx, entropy.gaussian_tables()) + mean
+        else:
+            first = _anchors(idx.shape)
+            tile = np.zeros(idx.shape)
+            tile[first] = dec.decode(idx[first], entropy.gaussian_tables()) + mean[first]
+            idx2, mean2 = _second_pass(model, acc, tile, first)
+            tile[~first] = dec.decode(idx2[~first], entropy.gaussian_tables()) + mean2[~first]
+        y_hat[:, :, i : i + th, j : j + tw] = torch.from_numpy(tile)  # exact: |v| < 2**15, 8 fractional bits
     return y_hat
 
 
@@ -263,14 +323,13 @@ def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float]
 @torch.no_grad()
 def estimate_bits(model: Model, a: Analysis, quality: float) -> float:
     """The model's own rate estimate for the latents `code` sends: continuous Gaussian scales and
-    float h_s for y, the learned factorized prior (as frozen at export) for z."""
+    float h_s (and context) for y, the learned factorized prior (as frozen at export) for z."""
     from .entropy_models import bits, gaussian_likelihood
 
     net = model.net
     y = a.y0 * net.gain(model.t(quality))
     z_hat = torch.round(net.h_a(y))
-    scale, mean = net.hyper_params(z_hat)
-    y_hat = torch.round(y - mean) + mean
+    scale, mean, y_hat = model.y_params(net.h_s(z_hat), y)
     z = z_hat.numpy().astype(np.int64)[0]
     t = model.z_tables
     z_bits = 0.0

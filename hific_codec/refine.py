@@ -40,8 +40,7 @@ def refine(model: Model, a: Analysis, rgb: np.ndarray, quality: float, iters: in
     with torch.enable_grad():
         for it in range(iters + 1):
             z_hat = ste_round(net.h_a(y))
-            scale, mean = net.hyper_params(z_hat)
-            y_hat = ste_round(y - mean) + mean
+            scale, mean, y_hat = model.y_params(net.h_s(z_hat), y)
             x_hat = net.g_s(y_hat * inv)[:, :, :h, :w]
             bpp = bits(gaussian_likelihood(y_hat, scale, mean)) / (h * w)
             loss = (lam * 255.0**2 * (x_hat - x).pow(2).mean() + bpp).sum()

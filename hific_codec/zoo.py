@@ -32,6 +32,10 @@ class ZooEntry:
     notes: str = ""
     base: str = ""  # realism family: SHA-256 of the fidelity weights whose latents it decodes
     train_config: dict | None = None  # plugin families: the training settings (losses, crops, ...)
+    # hyperprior family, model 5 on: a checkerboard context model trained over this entry's
+    # (frozen) weights file, shipped as its own small file: {"file", "sha256", "config",
+    # "train_hours", "train_steps", "train_config"}
+    context: dict | None = None
 
     @property
     def path(self) -> Path:
@@ -78,14 +82,26 @@ def realism_for(entry: ZooEntry) -> ZooEntry | None:
     return None
 
 
+def context_tensors(entry: ZooEntry) -> dict:
+    """The entry's context-model tensors (shipped fp16) as float32, after the SHA-256 check."""
+    from safetensors.torch import load
+
+    data = _checked(entry.name, WEIGHTS_DIR / entry.context["file"], entry.context["sha256"])
+    return {k: v.float() for k, v in load(data).items()}
+
+
 def verified_bytes(entry: ZooEntry) -> bytes:
     """Read the weights file and check its SHA-256 against the manifest."""
+    return _checked(entry.name, entry.path, entry.sha256)
+
+
+def _checked(name: str, path: Path, sha256: str) -> bytes:
     try:
-        data = entry.path.read_bytes()
+        data = path.read_bytes()
     except OSError as e:
-        raise FormatError(f"weights for {entry.name!r} are missing ({entry.path}): {e.strerror}") from None
+        raise FormatError(f"weights for {name!r} are missing ({path}): {e.strerror}") from None
     digest = hashlib.sha256(data).hexdigest()
-    if digest != entry.sha256:
-        raise FormatError(f"weights file {entry.path.name} is damaged or replaced (sha256 {digest[:12]}..., "
-                          f"manifest says {entry.sha256[:12]}...)")
+    if digest != sha256:
+        raise FormatError(f"weights file {path.name} is damaged or replaced (sha256 {digest[:12]}..., "
+                          f"manifest says {sha256[:12]}...)")
     return data

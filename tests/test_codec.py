@@ -16,7 +16,9 @@ def model():
     return codec.load()
 
 
-def test_latents_round_trip_exactly(model, crop):
+def test_latents_round_trip_exactly(crop):
+    """One-pass coding (models 1-4; the two-pass checkerboard coding is in test_context.py)."""
+    model = codec.load(model_id=4)
     a = codec.analyse(model, crop)
     for q in (5.0, 60.0):
         z_stream, y_stream = codec.code(model, a, q)
@@ -87,9 +89,10 @@ def test_images_wider_than_a_tile(kodim23):
     assert err[1016:1032].mean() < 2 * err.mean() + 1
 
 
-def test_subpixel_synthesis_form_renders_what_the_transposed_form_does(model, crop):
+def test_subpixel_synthesis_form_renders_what_the_transposed_form_does(crop):
     """Model 4's decoder evaluates g_s in sub-pixel form (gs_form): the same function as the
     transposed convolutions it was trained with, so pixels differ by at most one level, rarely."""
+    model = codec.load(model_id=4)
     assert model.net.cfg.gs_form == "subpixel" and model.format_version == (1, 2)
     a = codec.analyse(model, crop)
     z, ys = codec.code(model, a, 50.0)
@@ -103,5 +106,5 @@ def test_subpixel_synthesis_form_renders_what_the_transposed_form_does(model, cr
         model._g_s = saved
     diff = np.abs(fast.astype(int) - slow)
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
-    assert hific_codec.encode(crop[:32, :32], 50)[4:6] == b"\x01\x02"  # such files say 1.2
+    assert hific_codec.encode(crop[:32, :32], 50, model=model.entry.name)[4:6] == b"\x01\x02"  # such files say 1.2
     assert hific_codec.encode(crop[:32, :32], 50, model="hyperprior-vr-3")[4:6] == b"\x01\x00"

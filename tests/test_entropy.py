@@ -97,3 +97,17 @@ def test_garbage_streams_fail_cleanly():
         E.decode(b"abc", idx, E.gaussian_tables())
     with pytest.raises(FormatError, match="index"):
         E.decode(b"", np.array([64]), E.gaussian_tables())
+
+
+def test_parts_decode_in_order_from_one_stream():
+    rng = np.random.default_rng(3)
+    t = E.gaussian_tables()
+    i1, i2 = rng.integers(0, 64, (4, 5)), rng.integers(0, 64, 30)
+    s1 = np.round(rng.normal(0, 3, (4, 5))).astype(np.int64)
+    s2 = np.round(rng.normal(0, 3, 30)).astype(np.int64)
+    s1[0, 0], s2[-1] = 900, -2000  # escapes in both parts
+    stream = E.encode_parts([(s1, i1), (s2, i2)], t)
+    dec = E.StreamDecoder(stream)
+    assert np.array_equal(dec.decode(i1, t), s1)  # the first part needs no knowledge of the second's tables
+    assert np.array_equal(dec.decode(i2, t), s2)
+    assert E.encode_parts([(s1, i1)], t) == E.encode(s1, i1, t)  # one part: the single-stream bytes

@@ -15,18 +15,20 @@ def rd_cost(img, data, quality):
     return lam * 255**2 * mse + len(data) * 8 / (img.shape[0] * img.shape[1])
 
 
-def test_effort_lowers_the_rd_cost_with_the_same_decoder(crop):
-    base, refined = hific_codec.encode(crop, 50), hific_codec.encode(crop, 50, effort=1)
+def test_effort_lowers_the_rd_cost_with_the_same_decoder(kodim23):
+    img = kodim23[:256, :256]  # measured with model 5: cost 0.4303 -> 0.4227 (model 4: 0.4616 -> 0.4442)
+    base, refined = hific_codec.encode(img, 50), hific_codec.encode(img, 50, effort=1)
     assert base != refined
     assert bitstream.read(refined).header == bitstream.read(base).header  # same format, same quality
-    assert rd_cost(crop, refined, 50) < rd_cost(crop, base, 50)
+    assert rd_cost(img, refined, 50) < rd_cost(img, base, 50)
 
 
 def test_effort_never_returns_a_costlier_file(crop):
-    """On this small crop model 4's refinement lowers its own estimate but not the real cost;
-    the encoder then keeps the effort-0 file (api._cheaper)."""
+    """On this small crop model 4's refinement lowers its own estimate but not the real cost
+    (0.3684 -> 0.3747); the encoder then keeps the effort-0 file (api._cheaper)."""
     img = crop[:96, :128]
-    assert hific_codec.encode(img, 50, effort=1) == hific_codec.encode(img, 50)
+    m4 = codec.load(model_id=4).entry.name
+    assert hific_codec.encode(img, 50, effort=1, model=m4) == hific_codec.encode(img, 50, model=m4)
 
 
 def test_effort_is_validated(crop):

@@ -37,13 +37,28 @@ class NicCodec(Codec):
         return hific_codec.decode(data, decoder=self.decoder, realism=self.realism)
 
 
+def describe(e) -> str:
+    """'NIC <name> (model <id>, <weights>[ + context <hash>], <hours> h CPU training)'."""
+    ctx, hours = "", e.train_hours
+    if e.context:
+        ctx, hours = f" + context {e.context['sha256'][:8]}", hours + e.context["train_hours"]
+    return f"NIC {e.name} (model {e.model_id}, {e.sha256[:8]}{ctx}, {hours:.1f} h CPU training)"
+
+
 @register("nic")
 def nic() -> Codec:
     from hific_codec import zoo
 
-    e = zoo.get()
-    return NicCodec("nic", f"NIC {e.name} ({e.sha256[:8]}, {e.train_hours:.1f} h CPU training), fidelity decoder",
-                    NIC_QUALITIES)
+    return NicCodec("nic", f"{describe(zoo.get())}, fidelity decoder", NIC_QUALITIES)
+
+
+@register("nic-m4")
+def nic_m4() -> Codec:
+    """Model 4 (no context model) side by side with the default, to measure what the context pays."""
+    from hific_codec import zoo
+
+    e = zoo.get(model_id=4)
+    return NicCodec("nic-m4", f"{describe(e)}, fidelity decoder", NIC_QUALITIES, model=e.name)
 
 
 # Model 3's quality q is rate level t = -3 + q/10: 0/10/20 are the extrapolated low-rate levels,
@@ -58,5 +73,5 @@ def nic_realism() -> Codec:
     e = zoo.get()
     r = zoo.realism_for(e)
     gen = f"{r.name} ({r.sha256[:8]}, {r.train_hours:.1f} h)" if r else "none installed"
-    return NicCodec("nic-realism", f"NIC {e.name} ({e.sha256[:8]}), realism decoder at 1.0: generator {gen}",
+    return NicCodec("nic-realism", f"{describe(e)}, realism decoder at 1.0: generator {gen}",
                     (0, 10, 20, 30, 47.5, 65), decoder="realism", realism=1.0)

@@ -22,6 +22,7 @@ from ..models.hyperprior import HyperpriorConfig, MeanScaleHyperprior
 from . import distributed
 from .data import CropSampler, DataConfig, center_crops, load_split
 from .losses import psnr, rate_distortion
+from .run import lr_at
 
 
 @dataclasses.dataclass(frozen=True)
@@ -36,16 +37,6 @@ class TrainConfig:
 
 
 GAIN_LR_SCALE = 5.0
-
-
-def lr_at(step: int, tc: TrainConfig) -> float:
-    import math
-
-    start = tc.steps * (1 - tc.decay_frac)
-    if step < start:
-        return tc.lr
-    f = min(1.0, (step - start) / max(1, tc.steps - start))
-    return tc.lr_final + 0.5 * (tc.lr - tc.lr_final) * (1 + math.cos(math.pi * f))
 
 
 @torch.no_grad()

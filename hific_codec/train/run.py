@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 from typing import Callable
@@ -33,3 +34,13 @@ class Run:
     def finish(self, save: Callable[[], None], step: int) -> None:
         save()
         print(f"saved {self.last} at step {step}", flush=True)
+
+
+def lr_at(step: int, tc) -> float:
+    """Constant ``tc.lr``, then a cosine decay to ``tc.lr_final`` over the last ``tc.decay_frac``
+    of ``tc.steps`` (any training config with those four fields)."""
+    start = tc.steps * (1 - tc.decay_frac)
+    if step < start:
+        return tc.lr
+    f = min(1.0, (step - start) / max(1, tc.steps - start))
+    return tc.lr_final + 0.5 * (tc.lr - tc.lr_final) * (1 + math.cos(math.pi * f))

@@ -1,0 +1,160 @@
+"""The checkerboard context model: two-pass coding is exact, the fixed-point twin tracks the float
+network, and the shipped context model lowers the rate of real files."""
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+import bitstream
+import hific_codec
+from bitstream.container import FormatError
+from hific_codec import codec
+from hific_codec.models.context import CheckerboardContext, ContextConfig, anchor_mask
+from hific_codec.models.int_context import IntContext
+from hific_codec.models.int_hyper_synthesis import requantize
+
+from .conftest import psnr
+
+
+@pytest.fixture(scope="module")
+def base():
+    return codec.load(model_id=4)
+
+
+@pytest.fixture(scope="module")
+def random_ctx(base):
+    """Model 4 with an untrained context model whose correction is far from zero."""
+    torch.manual_seed(0)
+    ctx = CheckerboardContext(ContextConfig(M=base.net.cfg.M))
+    torch.nn.init.normal_(ctx.g_ep[-1].weight, std=0.02)
+    ctx.eval().requires_grad_(False)
+    return dataclasses.replace(base, context=ctx, int_ctx=IntContext(ctx), _blends={}, _g_s=None)
+
+
+def _expected(model, a, q):
+    """ŷ as the two-pass coder must produce it for one tile, computed here independently."""
+    y = (a.y0 * model.net.gain(model.t(q))).double().numpy()
+    z_hat = torch.round(model.net.h_a(torch.from_numpy(y).float())).numpy().astype(np.int64)
+    acc = model.int_hs.accumulators(z_hat)
+    idx, mean = model.int_hs.params(acc)
+    first = anchor_mask(*y.shape[2:]).bool().numpy()
+    y1 = np.round(y - mean) + mean
+    idx2, mean2 = model.int_hs.params(model.int_ctx(acc, np.where(first, y1, 0)))
+    return np.where(first, y1, np.round(y - mean2) + mean2), y, mean
+
+
+def test_two_pass_latents_round_trip_exactly(random_ctx, crop):
+    a = codec.analyse(random_ctx, crop)
+    for q in (5.0, 60.0):
+        z, ys = codec.code(random_ctx, a, q)
+        expected, y, mean_hs = _expected(random_ctx, a, q)
+        got = codec.decode_latents(random_ctx, crop.shape[0], crop.shape[1], z, ys).double().numpy()
+        assert np.array_equal(got, expected)
+        first = np.broadcast_to(anchor_mask(*y.shape[2:]).bool().numpy(), y.shape)
+        # the correction moved the second pass's means (a test of the test) ...
+        assert not np.array_equal(got[~first], (np.round(y - mean_hs) + mean_hs)[~first])
+        # ... and every latent is still y rounded to within half a step
+        assert np.abs(got - y).max() <= 0.5 + 1e-9
+
+
+def test_tiles_are_coded_independently(random_ctx, crop):
+    grid = bitstream.TileGrid(64, 128)
+    a = codec.analyse(random_ctx, crop)
+    z, ys = codec.code(random_ctx, a, 60.0, grid)
+    got = codec.decode_latents(random_ctx, crop.shape[0], crop.shape[1], z, ys, grid).double().numpy()
+    y = (a.y0 * random_ctx.net.gain(random_ctx.t(60.0))).double().numpy()
+    assert np.abs(got - y).max() <= 0.5 + 1e-9
+    assert len(ys) == grid.count(crop.shape[1], crop.shape[0]) > 4
+
+
+def test_fixed_point_context_tracks_the_float_network(random_ctx):
+    rng = np.random.default_rng(0)
+    M = random_ctx.net.cfg.M
+    acc = random_ctx.int_hs.accumulators(np.round(rng.normal(0, 3, (1, 96, 3, 4))).astype(np.int64))
+    y = np.round(rng.normal(0, 4, (1, M, 12, 16)) * 256) / 256
+    first = anchor_mask(12, 16).bool().numpy()
+    idx, mean = random_ctx.int_hs.params(random_ctx.int_ctx(acc, np.where(first, y, 0)))
+    psi = (acc * 2.0**-24).float()
+    d_scale, d_mean = random_ctx.context.delta(psi, torch.from_numpy(np.where(first, y, 0)).float()).chunk(2, 1)
+    err = np.abs(mean - (psi.chunk(2, 1)[1] + d_mean).numpy())[..., ~first[0, 0]]  # second pass only
+    assert err.mean() < 0.003 and err.max() < 0.1
+    for threads in (1, 3):
+        old = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            again = random_ctx.int_hs.params(random_ctx.int_ctx(acc, np.where(first, y, 0)))
+        finally:
+            torch.set_num_threads(old)
+        assert np.array_equal(again[0], idx) and np.array_equal(again[1], mean)
+
+
+def test_polyphase_evaluation_equals_the_full_resolution_network(random_ctx):
+    """The coder's half-resolution evaluation is an exact reordering of the 5x5 network."""
+    rng = np.random.default_rng(1)
+    ic = random_ctx.int_ctx
+    acc = random_ctx.int_hs.accumulators(np.round(rng.normal(0, 3, (1, 96, 2, 3))).astype(np.int64))
+    first = anchor_mask(8, 12).bool().numpy()
+    y = np.where(first, np.round(rng.normal(0, 4, (1, random_ctx.net.cfg.M, 8, 12)) * 256) / 256, 0)
+    phi = requantize(ic.g_cm(torch.from_numpy(y * 256), "y"), 8 + 14, relu=False)
+    x = torch.cat([requantize(acc, 24, relu=False), phi], dim=1)
+    full = acc + ic.g_ep[1](requantize(ic.g_ep[0](x, "x"), 24, relu=True), "x")
+    got = ic(acc, y)
+    assert torch.equal(got[..., ~torch.from_numpy(first[0, 0])], full[..., ~torch.from_numpy(first[0, 0])])
+    assert torch.equal(got[..., torch.from_numpy(first[0, 0])], acc[..., torch.from_numpy(first[0, 0])])
+
+
+def test_crafted_anchors_are_refused(random_ctx):
+    acc = random_ctx.int_hs.accumulators(np.zeros((1, 96, 1, 1), np.int64))
+    y = np.zeros((1, random_ctx.net.cfg.M, 4, 4))
+    y[0, 0, 0, 0] = 2.0**40
+    with pytest.raises(FormatError, match="out of range"):
+        random_ctx.int_ctx(acc, y)
+
+
+def test_shipped_context_lowers_the_rate_at_the_same_quality(base, kodim23):
+    model = codec.load()
+    if model.context is None:
+        pytest.skip("the default model has no context model")
+    assert model.entry.sha256 == base.entry.sha256  # same transforms: only the rate may change
+    for q in (10, 80):
+        with_ctx = hific_codec.encode(kodim23, q)
+        alone = hific_codec.encode(kodim23, q, model="hyperprior-vr-4")
+        assert with_ctx[4:6] == b"\x01\x03" and alone[4:6] == b"\x01\x02"
+        assert len(with_ctx) < 0.97 * len(alone)
+        p1, p0 = psnr(kodim23, hific_codec.decode(with_ctx)), psnr(kodim23, hific_codec.decode(alone))
+        assert abs(p1 - p0) < 0.05
+
+
+def test_training_resumes_and_export_gives_a_new_model_id(tmp_path, monkeypatch):
+    import json
+
+    from PIL import Image
+
+    from hific_codec import zoo
+    from hific_codec.train import context as train_context
+
+    rng = np.random.default_rng(0)
+    for k in range(3):
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).resize((160, 160)).save(tmp_path / f"{k}.png")
+    args = ["--run-dir", str(tmp_path / "run"), "--data", str(tmp_path), "--threads", "1", "--crop", "64",
+            "--batch", "2", "--eval-every", "2"]
+    train_context.main(args + ["--steps", "2"])
+    train_context.main(args + ["--steps", "3"])  # resumes at step 2
+    rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [0, 2, 3] and rows[0]["t7_saving"] == 0.0  # Δ starts at zero
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    (wdir / "manifest.json").write_text(zoo.MANIFEST.read_text())
+    monkeypatch.setattr(zoo, "WEIGHTS_DIR", wdir)
+    monkeypatch.setattr(zoo, "MANIFEST", wdir / "manifest.json")
+    ckpt = str(tmp_path / "run" / "last.safetensors")
+    with pytest.raises(SystemExit, match="retire-as"):  # the name's files must keep decoding
+        train_context.main(["--export", ckpt])
+    train_context.main(["--export", ckpt, "--retire-as", "hyperprior-vr-5"])
+    table = json.loads((wdir / "manifest.json").read_text())
+    new, old = table["hyperprior-vr"], table["hyperprior-vr-5"]
+    assert old["model_id"] == 5 and new["model_id"] == 6 and new["sha256"] == old["sha256"]
+    assert new["context"]["train_steps"] == 3 and (wdir / new["context"]["file"]).exists()
+    train_context.main(["--export", ckpt])  # the same context again: same id, nothing retired
+    assert json.loads((wdir / "manifest.json").read_text()) == table
