@@ -50,6 +50,10 @@ def plot(rows: list[dict], out: Path) -> None:
     for key, label in (("bd_vs_bpg_psnr", "vs BPG, PSNR"), ("bd_vs_bpg_msssim", "vs BPG, MS-SSIM"),
                        ("bd_vs_jpeg_psnr", "vs JPEG 4:4:4, PSNR")):
         ax.plot(h, [r[key] for r in rows], "o-", label=label)
+    for r in rows:  # which model each point is; a context model is an architecture step, not more of the same
+        label = f"model {r['model_id']}" + (" (+ context)" if r.get("context_hours") else "")
+        ax.annotate(label, (r["train_hours"], r["bd_vs_bpg_psnr"]), textcoords="offset points", xytext=(0, 7),
+                    ha="center", fontsize=8)
     ax.axhline(0, color="grey", lw=0.8)
     ax.set_xlabel("training hours (2 CPU cores)")
     ax.set_ylabel("BD-rate on Kodak (%)")
