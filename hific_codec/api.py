@@ -129,6 +129,8 @@ class Info:
     chunks: list[tuple[str, int]]
     decoders: tuple[str, ...] = ("fidelity",)  # the decoders this installation has for the file
     realism: float | None = None  # the encoder's suggested realism setting, if recorded
+    model_id: int = 0
+    context_hash: str | None = None  # the model's context weights (model 5 on), as this installation has them
 
 
 def info(data: bytes) -> Info:
@@ -140,13 +142,13 @@ def info(data: bytes) -> Info:
 
     try:
         entry = zoo.get(model_id=h.model_id)
-        name = entry.name
+        name, ctx = entry.name, entry.context["sha256"][:8] if entry.context else None
         decoders = ("fidelity", "realism") if zoo.realism_for(entry) else ("fidelity",)
     except FormatError:
-        name, decoders = f"unknown (id {h.model_id})", ()
+        name, ctx, decoders = f"unknown (id {h.model_id})", None, ()
     return Info(version, h.width, h.height, h.channels, h.quality, name, h.weights_hash.hex(), len(data),
                 len(data) * 8 / (h.width * h.height), [(c.type, len(c.payload)) for c in chunks],
-                decoders, f.realism)
+                decoders, f.realism, h.model_id, ctx)
 
 
 def _parse(data: bytes, verify: bool, max_pixels: int | None):

@@ -181,7 +181,8 @@ def cmd_info(a: argparse.Namespace) -> None:
 
     i = api.info(_read_input(a.input))
     print(f"format      NIC {i.version[0]}.{i.version[1]}")
-    print(f"model       {i.model} (weights {i.weights_hash})")
+    ctx = f" + context {i.context_hash}" if i.context_hash else ""
+    print(f"model       {i.model} (id {i.model_id}, weights {i.weights_hash}{ctx})")
     print(f"size        {i.width}x{i.height}, {i.channels} channel(s)")
     print(f"quality     {i.quality:g}")
     print(f"decoders    {', '.join(i.decoders)}" + ("" if i.realism is None else f" (suggested realism {i.realism:g})"))

@@ -28,7 +28,10 @@ def main() -> int:
     rgb = np.asarray(Image.open(IMAGE).convert("RGB"))
     h, w = rgb.shape[:2]
     entry = zoo.get()
-    print(f"model {entry.name} ({entry.sha256[:8]}), trained {entry.train_hours:.2f} h / {entry.train_steps} steps on CPU")
+    ctx = entry.context
+    extra = (f" + context {ctx['sha256'][:8]} ({ctx['train_hours']:.2f} h / {ctx['train_steps']} steps)" if ctx else "")
+    print(f"model {entry.model_id} {entry.name} ({entry.sha256[:8]}, trained {entry.train_hours:.2f} h / "
+          f"{entry.train_steps} steps){extra}, on CPU")
     codec.load()  # load weights once, outside the timings
     hific_codec.decode(hific_codec.encode(rgb[:64, :64]))  # warm-up: first-call kernel setup
     OUT.mkdir(exist_ok=True)
