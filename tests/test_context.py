@@ -58,7 +58,8 @@ def test_two_pass_latents_round_trip_exactly(random_ctx, crop):
         assert np.abs(got - y).max() <= 0.5 + 1e-9
 
 
-def test_tiles_are_coded_independently(random_ctx, crop):
+def test_tiled_two_pass_coding_round_trips(random_ctx, crop):
+    """Each tile runs its own two passes (the context sees zeros outside the tile)."""
     grid = bitstream.TileGrid(64, 128)
     a = codec.analyse(random_ctx, crop)
     z, ys = codec.code(random_ctx, a, 60.0, grid)
