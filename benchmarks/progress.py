@@ -27,11 +27,11 @@ def row_from_report(kodak: Path = RESULTS / "kodak") -> dict:
     description = json.loads((kodak / "nic.json").read_text())["description"]
     if f"model {e.model_id}, {e.sha256[:8]}" not in description:
         raise SystemExit(f"results/kodak/nic.json is for other weights ({description}); rerun the benchmark")
-    ctx_hours = e.context["train_hours"] if e.context else 0.0  # context model trained over frozen weights
+    ctx = e.context  # a context model trained over frozen weights: its hours count too
     return {
         "model": e.name, "weights": e.sha256[:8], "model_id": e.model_id,
-        "train_hours": round(e.train_hours + ctx_hours, 3), "train_steps": e.train_steps,
-        **({"context_hours": ctx_hours, "context_steps": e.context["train_steps"]} if e.context else {}),
+        "train_hours": round(e.total_train_hours, 3), "train_steps": e.train_steps,
+        **({"context_hours": ctx["train_hours"], "context_steps": ctx["train_steps"]} if ctx else {}),
         "bd_vs_bpg_psnr": bd_rate(bpg["bpp"], bpg["psnr-rgb"], nic["bpp"], nic["psnr-rgb"]),
         "bd_vs_bpg_msssim": bd_rate(bpg["bpp"], _ms_db(bpg), nic["bpp"], _ms_db(nic)),
         "bd_vs_jpeg_psnr": bd_rate(jpeg["bpp"], jpeg["psnr-rgb"], nic["bpp"], nic["psnr-rgb"]),

@@ -38,6 +38,11 @@ class ZooEntry:
     context: dict | None = None
 
     @property
+    def total_train_hours(self) -> float:
+        """Training behind this entry's decoder: its weights file's hours plus its context model's."""
+        return self.train_hours + (self.context["train_hours"] if self.context else 0.0)
+
+    @property
     def path(self) -> Path:
         return WEIGHTS_DIR / self.file
 
@@ -69,9 +74,7 @@ def get(name: str | None = None, model_id: int | None = None) -> ZooEntry:
 
 def float_tensors(entry: ZooEntry) -> dict:
     """The entry's tensors (shipped fp16) as float32, after the SHA-256 check."""
-    from safetensors.torch import load
-
-    return {k: v.float() for k, v in load(verified_bytes(entry)).items()}
+    return _floats(verified_bytes(entry))
 
 
 def realism_for(entry: ZooEntry) -> ZooEntry | None:
@@ -84,9 +87,12 @@ def realism_for(entry: ZooEntry) -> ZooEntry | None:
 
 def context_tensors(entry: ZooEntry) -> dict:
     """The entry's context-model tensors (shipped fp16) as float32, after the SHA-256 check."""
+    return _floats(_checked(entry.name, WEIGHTS_DIR / entry.context["file"], entry.context["sha256"]))
+
+
+def _floats(data: bytes) -> dict:
     from safetensors.torch import load
 
-    data = _checked(entry.name, WEIGHTS_DIR / entry.context["file"], entry.context["sha256"])
     return {k: v.float() for k, v in load(data).items()}
 
 

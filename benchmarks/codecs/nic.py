@@ -39,10 +39,8 @@ class NicCodec(Codec):
 
 def describe(e) -> str:
     """'NIC <name> (model <id>, <weights>[ + context <hash>], <hours> h CPU training)'."""
-    ctx, hours = "", e.train_hours
-    if e.context:
-        ctx, hours = f" + context {e.context['sha256'][:8]}", hours + e.context["train_hours"]
-    return f"NIC {e.name} (model {e.model_id}, {e.sha256[:8]}{ctx}, {hours:.1f} h CPU training)"
+    ctx = f" + context {e.context['sha256'][:8]}" if e.context else ""
+    return f"NIC {e.name} (model {e.model_id}, {e.sha256[:8]}{ctx}, {e.total_train_hours:.1f} h CPU training)"
 
 
 @register("nic")
