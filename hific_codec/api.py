@@ -157,6 +157,11 @@ def _parse(data: bytes, verify: bool, max_pixels: int | None):
     if max_pixels is not None and _work_pixels(h) > max_pixels:
         raise FormatError(f"image of {h.width}x{h.height} ({_work_pixels(h)} pixels padded) exceeds "
                           f"max_pixels={max_pixels}")
+    from . import zoo
+
+    if not any(e.model_id == h.model_id and e.family == "hyperprior" for e in zoo.entries().values()):
+        raise FormatError(f"file needs model id {h.model_id} (weights {h.weights_hash.hex()}), which this "
+                          "installation no longer ships: decode it with the hific-codec version that wrote it")
     codec, m = _model(model_id=h.model_id)
     if h.weights_hash != m.entry.short_hash:
         raise FormatError(

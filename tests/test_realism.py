@@ -90,11 +90,13 @@ def test_encode_rejects_a_bad_suggestion(crop):
         hific_codec.encode(crop[:64, :64], realism=2)
 
 
-def test_files_of_a_model_without_a_generator_name_the_problem(crop):
-    old = hific_codec.encode(crop[:64, :64], quality=50, model="hyperprior-vr-1")
+def test_files_of_a_model_without_a_generator_name_the_problem(crop, monkeypatch):
+    data = hific_codec.encode(crop[:64, :64], quality=50, model="hyperprior-vr-2")
+    monkeypatch.setattr(zoo, "realism_for", lambda entry: None)  # every shipped model has one now
+    monkeypatch.setattr(codec.load(model_id=2), "_blends", {})  # nothing cached from other tests
     with pytest.raises(bitstream.FormatError, match="no realism decoder is installed"):
-        hific_codec.decode(old, decoder="realism")
-    assert hific_codec.info(old).decoders == ("fidelity",)
+        hific_codec.decode(data, decoder="realism")
+    assert hific_codec.info(data).decoders == ("fidelity",)
 
 
 def test_cli_decoder_flags(tmp_path, crop, capsys):
@@ -163,3 +165,18 @@ def test_training_runs_resumes_and_exports(tmp_path, monkeypatch):
     train_realism.main(["--export", str(tmp_path / "run" / "last.safetensors"), "--name", "realism-test"])
     entry = json.loads((wdir / "manifest.json").read_text())["realism-test"]
     assert entry["base"] == zoo.get().sha256 and entry["train_steps"] == 3 and (wdir / entry["file"]).exists()
+    # A generator that decodes for other shipped weights is never replaced, only moved aside.
+    table = json.loads((wdir / "manifest.json").read_text())
+    table["realism-test"]["base"] = zoo.get(model_id=2).sha256
+    (wdir / "manifest.json").write_text(json.dumps(table))
+    zoo.entries.cache_clear()
+    try:
+        with pytest.raises(SystemExit, match="retire-as"):
+            train_realism.main(["--export", str(tmp_path / "run" / "last.safetensors"), "--name", "realism-test"])
+        train_realism.main(["--export", str(tmp_path / "run" / "last.safetensors"), "--name", "realism-test",
+                            "--retire-as", "realism-test-2"])
+        table = json.loads((wdir / "manifest.json").read_text())
+        assert table["realism-test-2"]["base"] == zoo.get(model_id=2).sha256
+        assert table["realism-test"]["base"] == zoo.get().sha256
+    finally:
+        zoo.entries.cache_clear()

@@ -50,13 +50,24 @@ def nic() -> Codec:
     return NicCodec("nic", f"{describe(zoo.get())}, fidelity decoder", NIC_QUALITIES)
 
 
+def _earlier(model_id: int) -> Codec:
+    from hific_codec import zoo
+
+    e = zoo.get(model_id=model_id)
+    return NicCodec(f"nic-m{model_id}", f"{describe(e)}, fidelity decoder", NIC_QUALITIES, model=e.name)
+
+
 @register("nic-m4")
 def nic_m4() -> Codec:
     """Model 4 (no context model) side by side with the default, to measure what the context pays."""
-    from hific_codec import zoo
+    return _earlier(4)
 
-    e = zoo.get(model_id=4)
-    return NicCodec("nic-m4", f"{describe(e)}, fidelity decoder", NIC_QUALITIES, model=e.name)
+
+@register("nic-m5")
+def nic_m5() -> Codec:
+    """Model 5 (context trained over the frozen model 4) side by side with the default, to measure
+    what joint training pays."""
+    return _earlier(5)
 
 
 # Model 3's quality q is rate level t = -3 + q/10: 0/10/20 are the extrapolated low-rate levels,

@@ -114,15 +114,21 @@ class MeanScaleHyperprior(nn.Module):
         scale, mean = self.h_s(z_hat).chunk(2, dim=1)
         return scale, mean
 
-    def forward(self, x: Tensor, t: Tensor) -> HyperpriorOutput:
+    def forward(self, x: Tensor, t: Tensor, context: nn.Module | None = None) -> HyperpriorOutput:
+        """Training pass.  ``context``: a checkerboard context model (models/context.py) trained
+        jointly; it gives the second pass's (scale, mean) from the rounded anchors, as the coder does."""
         y = self.g_a(x) * self.gain(t)
         z = self.h_a(y)
         _, z_likelihoods = self.entropy_bottleneck(z)  # additive-noise proxy for the rate of round(z)
         z_hat = ste_round(z)  # the decoder sees integers, so h_s trains on integers
-        scale, mean = self.hyper_params(z_hat)
+        psi = self.h_s(z_hat)
+        if context is None:
+            scale, mean = psi.chunk(2, dim=1)
+            # Mixed quantization (Minnen & Singh 2020): noise for the rate, rounding for the synthesis.
+            y_hat = ste_round(y - mean) + mean
+        else:
+            scale, mean, y_hat = context(psi, y)
         noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
         y_likelihoods = gaussian_likelihood(noisy, scale, mean)
-        # Mixed quantization (Minnen & Singh 2020): noise for the rate, rounding for the synthesis.
-        y_hat = ste_round(y - mean) + mean
         x_hat = self.g_s(y_hat * self.inv_gain(t))
         return HyperpriorOutput(x_hat, y_likelihoods, z_likelihoods)

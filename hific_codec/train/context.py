@@ -46,16 +46,20 @@ class TrainConfig:
 
 
 def y_bits(net, ctx: CheckerboardContext, x: torch.Tensor, t: torch.Tensor, noise: bool = True):
-    """(bits of y with the context, bits of y with the hyperprior alone), each (B,)."""
+    """(bits of y with the context, bits of y with the hyperprior alone), each (B,).  ``noise``:
+    the additive-noise proxy (training); else the coder's symbols, round(y - mean) + mean."""
     with torch.no_grad():
         y = net.g_a(x) * net.gain(t)
         psi = net.h_s(torch.round(net.h_a(y)))
-        u = torch.empty_like(y).uniform_(-0.5, 0.5) if noise else torch.round(y) - y
-    scale, mean, _ = ctx(psi, y)
-    with_ctx = bits(gaussian_likelihood(y + u, scale, mean))
-    with torch.no_grad():
         s0, m0 = psi.chunk(2, dim=1)
-        alone = bits(gaussian_likelihood(y + u, s0, m0))
+    scale, mean, y_hat = ctx(psi, y)
+    if noise:
+        u = torch.empty_like(y).uniform_(-0.5, 0.5)
+        with_ctx = bits(gaussian_likelihood(y + u, scale, mean))
+        alone = bits(gaussian_likelihood(y + u, s0, m0)).detach()
+    else:
+        with_ctx = bits(gaussian_likelihood(y_hat, scale, mean))
+        alone = bits(gaussian_likelihood(torch.round(y - m0) + m0, s0, m0))
     return with_ctx, alone
 
 
@@ -153,9 +157,16 @@ def main(argv: list[str] | None = None) -> None:
     run.finish(save, step)
 
 
-def export(ckpt: str, retire_as: str, notes: str, name: str = zoo.DEFAULT_MODEL) -> None:
+def context_file(ctx: CheckerboardContext, name: str) -> tuple[bytes, str, str]:
+    """The context model as shipped: (fp16 safetensors bytes, SHA-256, file name)."""
     from safetensors.torch import save
 
+    blob = save({k: v.half().contiguous() for k, v in ctx.state_dict().items()}, metadata={"family": "context"})
+    sha = hashlib.sha256(blob).hexdigest()
+    return blob, sha, f"{name}-ctx-{sha[:8]}.safetensors"
+
+
+def export(ckpt: str, retire_as: str, notes: str, name: str = zoo.DEFAULT_MODEL) -> None:
     meta = checkpoint.load_meta(ckpt)
     ctx = CheckerboardContext(ContextConfig(**meta["model_config"]))
     checkpoint.load(ckpt, ctx)
@@ -164,9 +175,7 @@ def export(ckpt: str, retire_as: str, notes: str, name: str = zoo.DEFAULT_MODEL)
                       and e["sha256"] == meta["base_sha256"] and not e.get("context")), None)
     if base_name is None:
         raise SystemExit(f"no shipped model has the base weights {meta['base_sha256'][:8]}")
-    blob = save({k: v.half().contiguous() for k, v in ctx.state_dict().items()}, metadata={"family": "context"})
-    sha = hashlib.sha256(blob).hexdigest()
-    fname = f"{name}-ctx-{sha[:8]}.safetensors"
+    blob, sha, fname = context_file(ctx, name)
     base = dict(manifest[base_name])
     old = manifest.get(name)
     if old and old.get("context", {}).get("sha256") == sha:

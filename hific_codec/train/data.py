@@ -48,7 +48,8 @@ def load_split(cfg: DataConfig) -> tuple[list[np.ndarray], list[np.ndarray]]:
     for i, f in enumerate(files):
         is_val = i % cfg.holdout_every == 0
         scales = (1.0,) if is_val or f.suffix.lower() in {".jpg", ".jpeg"} else cfg.wiki_scales
-        imgs = [a for a in _load(f, scales) if min(a.shape[:2]) >= cfg.crop]
+        # The crop size filters training images only: the held-out set must not change with it.
+        imgs = [a for a in _load(f, scales) if is_val or min(a.shape[:2]) >= cfg.crop]
         (val if is_val else train).extend(imgs[:1] if is_val else imgs)
     return train, val
 

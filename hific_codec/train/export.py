@@ -7,6 +7,9 @@
 files written with them still decode; the new weights get the next free model id.  Without it,
 the old file is replaced (only sensible before any file was written with it).
 
+A joint checkpoint (network + checkerboard context, ``train.fidelity --init-context``) exports
+both: the network's file and the context's own small file, named in the entry's ``context``.
+
 Writes ``hific_codec/weights/<name>-<sha8>.safetensors`` and records it (with hash, training
 hours and steps) in ``weights/manifest.json``.  The factorized prior of ``z`` is frozen here into
 per-channel probability tables so that decoders never evaluate it in floating point.
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint")
     ap.add_argument("--name", default=zoo.DEFAULT_MODEL)
-    ap.add_argument("--model-id", type=int, help="default: the next free id when retiring, else the name's id or 1")
+    ap.add_argument("--model-id", type=int, help="default: the name's id, or the next free id for a new name or when retiring")
     ap.add_argument("--retire-as", help="keep the name's current weights under this name")
     ap.add_argument("--notes", default="")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=JSON",
@@ -72,7 +75,15 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--set {key}: only t_min and gs_form can be set at export")
         cfg = dataclasses.replace(cfg, **{key: json.loads(value)})
     model = MeanScaleHyperprior(cfg)
-    checkpoint.load(args.checkpoint, model)
+    ctx = None
+    if "context_config" in meta:  # joint run (train/fidelity.py's Joint: net + ctx)
+        from ..models.context import CheckerboardContext, ContextConfig
+        from .fidelity import Joint
+
+        ctx = CheckerboardContext(ContextConfig(**meta["context_config"]))
+        checkpoint.load(args.checkpoint, Joint(model, ctx))
+    else:
+        checkpoint.load(args.checkpoint, model)
     model.eval()
     tensors = {k: v.half() for k, v in model.state_dict().items()}
     tensors.update(z_tables(model))
@@ -88,16 +99,34 @@ def main(argv: list[str] | None = None) -> None:
         if args.retire_as:
             manifest[args.retire_as] = old
             model_id = model_id or max(e["model_id"] for e in manifest.values()) + 1
-        elif (zoo.WEIGHTS_DIR / old["file"]).exists():
-            (zoo.WEIGHTS_DIR / old["file"]).unlink()  # one file per name: the manifest is the truth
-    model_id = model_id or (old["model_id"] if old else 1)
+        else:  # one file per name: the manifest is the truth
+            others = {e["file"] for n, e in manifest.items() if n != args.name}  # e.g. a base shared with a context entry
+            for f in [old["file"]] + ([old["context"]["file"]] if old.get("context") else []):
+                if f not in others and (zoo.WEIGHTS_DIR / f).exists():
+                    (zoo.WEIGHTS_DIR / f).unlink()
+    model_id = model_id or (old["model_id"] if old else 1 + max((e["model_id"] for e in manifest.values()), default=0))
     if any(e["model_id"] == model_id for n, e in manifest.items() if n != args.name):
         raise SystemExit(f"model id {model_id} is taken")
+    # A run started from another checkpoint (--init) counts that network's steps too.
+    steps = meta["step"] + meta.get("init", {}).get("network_steps", 0)
     manifest[args.name] = {
         "model_id": model_id, "family": "hyperprior", "config": dataclasses.asdict(cfg), "file": fname,
-        "sha256": sha, "train_hours": round(meta["seconds"] / 3600, 3), "train_steps": meta["step"],
+        "sha256": sha, "train_hours": round(meta["seconds"] / 3600, 3), "train_steps": steps,
         "notes": args.notes,
     }
+    if ctx is not None:
+        from .context import context_file
+
+        cblob, csha, cname = context_file(ctx, args.name)
+        (zoo.WEIGHTS_DIR / cname).write_bytes(cblob)
+        # The joint steps are in the network's hours; the context's record keeps its pre-training
+        # only, so that the entry's total hours count each CPU hour once.
+        manifest[args.name]["context"] = {
+            "file": cname, "sha256": csha, "config": meta["context_config"],
+            "train_hours": round(meta["context_seconds"] / 3600, 3),
+            "train_steps": meta["init"]["context_steps"],
+            "train_config": {"joint_steps": meta["step"], **meta["train_config"]},
+        }
     zoo.MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"wrote {fname} ({len(blob) / 1e6:.2f} MB), {meta['step']} steps, {meta['seconds'] / 3600:.2f} h")
 

@@ -6,6 +6,17 @@ Re-running the same command resumes from ``<run>/last.safetensors``.  Runs uncha
 ``torchrun --nproc_per_node N`` (see train/distributed.py).  Every rate level
 ``t`` in [0, L-1] is sampled continuously per batch element, with its own lambda.
 The learning curve (train and held-out PSNR/bpp at three levels) goes to ``<run>/log.jsonl``.
+
+Joint training with a checkerboard context model (models/context.py), from a trained network and
+a context model trained over it (train/context.py)::
+
+    python -m hific_codec.train.fidelity --run-dir runs/joint --init runs/fidelity4/last.safetensors \
+        --init-context runs/context/last.safetensors --t-min -3 --lr 2e-4 --steps 12000
+
+The rate of y is then the coder's two-pass rate, so g_a, h_s and the context learn together what
+the frozen-network context training (train/context.py) could not: latents that the context
+predicts well.  The run's hours start from the network's; the context's own pre-training hours
+are kept apart (``context_seconds``) so that exported hours are not counted twice.
 """
 from __future__ import annotations
 
@@ -18,6 +29,7 @@ from pathlib import Path
 import torch
 
 from .. import checkpoint
+from ..models.context import CheckerboardContext, ContextConfig
 from ..models.hyperprior import HyperpriorConfig, MeanScaleHyperprior
 from . import distributed
 from .data import CropSampler, DataConfig, center_crops, load_split
@@ -34,23 +46,41 @@ class TrainConfig:
     decay_frac: float = 0.3
     clip: float = 1.0
     seed: int = 0
+    warmup: int = 0  # linear LR warm-up steps (a fresh optimizer on trained weights)
+    crop: int = 128
+    t_min: float = 0.0  # rate levels are drawn from [t_min, L-1]; below 0 the gains extrapolate
+
+
+class Joint(torch.nn.Module):
+    """Network and context model under one module: one checkpoint, one DDP wrapper."""
+
+    def __init__(self, net: MeanScaleHyperprior, ctx: CheckerboardContext):
+        super().__init__()
+        self.net, self.ctx = net, ctx
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor):
+        return self.net(x, t, self.ctx)
 
 
 GAIN_LR_SCALE = 5.0
 
 
 @torch.no_grad()
-def validate(model: MeanScaleHyperprior, crops: list[torch.Tensor]) -> dict[str, float]:
+def validate(model: torch.nn.Module, crops: list[torch.Tensor]) -> dict[str, float]:
+    """Held-out bpp (noise proxy) and PSNR at levels 0, (L-1)/2, L-1 (and t_min when below 0).
+    ``model``: the network, or a :class:`Joint`."""
     model.eval()
     out = {}
-    L = model.cfg.levels
-    for t in (0.0, (L - 1) / 2, float(L - 1)):
+    net = model.net if isinstance(model, Joint) else model
+    L = net.cfg.levels
+    ts = (0.0, (L - 1) / 2, float(L - 1)) if net.cfg.t_min >= 0 else (net.cfg.t_min, 0.0, (L - 1) / 2, float(L - 1))
+    for t in ts:
         bpps, psnrs = [], []
         for x in crops:
             x = x[None]
             tt = torch.full((1,), t)
             r = model(x, tt)
-            l = rate_distortion(x, r.x_hat.clamp(0, 1), r.y_likelihoods, r.z_likelihoods, model.lmbda(tt))
+            l = rate_distortion(x, r.x_hat.clamp(0, 1), r.y_likelihoods, r.z_likelihoods, net.lmbda(tt))
             bpps.append(l.bpp.item())
             psnrs.append(psnr(l.mse).item())
         out[f"t{t:g}_bpp"] = sum(bpps) / len(bpps)
@@ -73,6 +103,13 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--N", type=int, default=HyperpriorConfig.N)
     ap.add_argument("--M", type=int, default=HyperpriorConfig.M)
     ap.add_argument("--check-sync", action="store_true", help="at the end, record every rank's parameter hash")
+    ap.add_argument("--init", metavar="CKPT", help="new run: start from this fidelity checkpoint's network (its hours carry over)")
+    ap.add_argument("--init-context", metavar="CKPT", help="new run: train jointly with this context checkpoint's model")
+    ap.add_argument("--t-min", type=float, default=TrainConfig.t_min)
+    ap.add_argument("--crop", type=int, default=TrainConfig.crop)
+    ap.add_argument("--warmup", type=int, default=TrainConfig.warmup)
+    ap.add_argument("--lr-final", type=float, default=TrainConfig.lr_final)
+    ap.add_argument("--decay-frac", type=float, default=TrainConfig.decay_frac)
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -80,20 +117,43 @@ def main(argv: list[str] | None = None) -> None:
     run = Path(args.run)
     run.mkdir(parents=True, exist_ok=True)
     last = run / "last.safetensors"
-    tc = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr or TrainConfig.lr)
+    tc = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr or TrainConfig.lr, t_min=args.t_min,
+                     crop=args.crop, warmup=args.warmup, lr_final=args.lr_final, decay_frac=args.decay_frac)
     mc = HyperpriorConfig(N=args.N, M=args.M)
-    dc = DataConfig(root=args.data)
     meta = {"step": 0, "seconds": 0.0}
+    init = None
     if last.exists():
         meta = json.loads(json.dumps(checkpoint.load_meta(last)))
         mc = HyperpriorConfig(**meta["model_config"])
         tc = dataclasses.replace(TrainConfig(**meta["train_config"]), steps=args.steps)
         if args.lr is not None:
             tc = dataclasses.replace(tc, lr=args.lr)
+    elif args.init:
+        init = checkpoint.load_meta(args.init)
+        mc = HyperpriorConfig(**init["model_config"])
+        meta = {"step": 0, "seconds": init["seconds"], "init": {"network": args.init, "network_steps": init["step"]}}
+        if args.init_context:
+            cmeta = checkpoint.load_meta(args.init_context)
+            meta.update(context_config=cmeta["model_config"], context_seconds=cmeta["seconds"])
+            meta["init"].update(context=args.init_context, context_steps=cmeta["step"])
+    # t_min is inference-only in the network's config, but the gains clamp at it: training below
+    # level 0 needs it lowered.
+    mc = dataclasses.replace(mc, t_min=min(mc.t_min, tc.t_min))
+    dc = DataConfig(root=args.data, crop=tc.crop)
     torch.manual_seed(tc.seed + meta["step"])  # same on every rank: identical initial weights
-    model = MeanScaleHyperprior(mc).to(d.device)
+    net = MeanScaleHyperprior(mc).to(d.device)
+    model = net
+    if "context_config" in meta:
+        ctx = CheckerboardContext(ContextConfig(**meta["context_config"])).to(d.device)
+        model = Joint(net, ctx)
+        if init is not None:
+            checkpoint.load(args.init_context, ctx)
+    if init is not None:
+        checkpoint.load(args.init, net)
+        say(d, f"initialised from {args.init} (step {init['step']}, {init['seconds'] / 3600:.2f} h)"
+            + (f" and context {args.init_context}" if model is not net else ""))
     params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
-    gains = [p for n, p in model.named_parameters() if "log_" in n and "gain" in n]
+    gains = [p for n, p in model.named_parameters() if "log_" in n and "gain" in n]  # the network's
     others = [p for p in params if all(p is not g for g in gains)]
     # Gains get a larger step: they are few, and each level sees only 1/L of the batches.
     opt = torch.optim.Adam([{"params": others, "scale": 1.0}, {"params": gains, "scale": GAIN_LR_SCALE}], lr=tc.lr)
@@ -116,14 +176,14 @@ def main(argv: list[str] | None = None) -> None:
     t_start = time.time()
     t_ckpt = t_start
     seconds0 = meta["seconds"]
-    step = meta["step"]
+    step = step0 = meta["step"]
     while step < tc.steps and not distributed.any_rank(time.time() - t_start >= args.minutes * 60, d):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, tc) * g["scale"]
         x = sampler.batch(tc.batch).to(d.device)  # channels_last measured 13% slower here
-        t = torch.rand(tc.batch, device=d.device) * (mc.levels - 1)
+        t = tc.t_min + torch.rand(tc.batch, device=d.device) * (mc.levels - 1 - tc.t_min)
         r = ddp(x, t)
-        l = rate_distortion(x, r.x_hat, r.y_likelihoods, r.z_likelihoods, model.lmbda(t))
+        l = rate_distortion(x, r.x_hat, r.y_likelihoods, r.z_likelihoods, net.lmbda(t))
         opt.zero_grad(set_to_none=True)
         l.loss.backward()
         torch.nn.utils.clip_grad_norm_(params, tc.clip)
@@ -133,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
         meta["seconds"] = seconds0 + time.time() - t_start
         if step % 50 == 0 and d.main:
             print(f"step {step} loss {l.loss.item():.3f} bpp {l.bpp.mean().item():.3f} "
-                  f"psnr {psnr(l.mse).mean().item():.2f} {meta['seconds'] / step:.3f}s/step", flush=True)
+                  f"psnr {psnr(l.mse).mean().item():.2f} {(meta['seconds'] - seconds0) / (step - step0):.3f}s/step", flush=True)
         if d.main and (step % args.eval_every == 0 or step == tc.steps):
             rec = {"step": step, "hours": meta["seconds"] / 3600, "lr": lr_at(step, tc), **validate(model, val)}
             log.write(json.dumps(rec) + "\n")

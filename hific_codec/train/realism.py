@@ -63,23 +63,26 @@ class Pair(nn.Module):
         self.G, self.D = G, D
 
 
-def frozen_latents(net, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """ŷ (gained domain) exactly as the coder quantises it, with float h_s (training only)."""
+def frozen_latents(model, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """ŷ (gained domain) as the coder quantises it, with the float twins of h_s and of the
+    context model where the model has one (``model``: a loaded codec.Model; training only)."""
+    net = model.net
     with torch.no_grad():
         y = net.g_a(x) * net.gain(t)
-        scale, mean = net.hyper_params(torch.round(net.h_a(y)))
-        return torch.round(y - mean) + mean
+        psi = net.h_s(torch.round(net.h_a(y)))
+        return model.y_params(psi, y)[2]
 
 
 @torch.no_grad()
-def validate(net, G, feats, crops, t_values=(-2.0, 0.0, 3.0)) -> dict[str, float]:
+def validate(model, G, feats, crops, t_values=(-2.0, 0.0, 3.0)) -> dict[str, float]:
+    net = model.net
     out = {}
     for t in t_values:
         p_f, p_g, d_f, d_g, t_f, t_g = [], [], [], [], [], []
         for x in crops:
             x = x[None]
             tt = torch.full((1,), t)
-            y_hat = frozen_latents(net, x, tt)
+            y_hat = frozen_latents(model, x, tt)
             xf = net.g_s(y_hat * net.inv_gain(tt)).clamp(0, 1)
             xg = G(y_hat, net.inv_gain(tt, G.log_inv_gain)).clamp(0, 1)
             p_f.append(psnr((xf - x).pow(2).mean()).item())
@@ -114,9 +117,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--d-warmup", type=int, default=RealismConfig.d_warmup)
     ap.add_argument("--export", metavar="CKPT", help="write the generator of CKPT to the zoo and stop")
     ap.add_argument("--name", default="realism-vr", help="zoo name for --export")
+    ap.add_argument("--retire-as", default="", help="with --export: the name the generator now under --name keeps")
     args = ap.parse_args(argv)
     if args.export:
-        return export(args.export, args.name)
+        return export(args.export, args.name, args.retire_as)
 
     from .. import codec
 
@@ -161,7 +165,7 @@ def main(argv: list[str] | None = None) -> None:
     while step < rc.steps and time.time() - t_start < args.minutes * 60:
         x = sampler.batch(rc.batch)
         t = rc.t_min + torch.rand(rc.batch) * (net.cfg.levels - 1 - rc.t_min)
-        y_hat = frozen_latents(net, x, t)
+        y_hat = frozen_latents(model, x, t)
         ig = net.inv_gain(t, G.log_inv_gain)
         cond = (y_hat * net.inv_gain(t)).detach()  # D sees the fidelity-normalised latents
         warm = step < rc.d_warmup
@@ -196,13 +200,14 @@ def main(argv: list[str] | None = None) -> None:
             print(f"step {step} " + " ".join(f"{k} {v:.4f}" for k, v in rec.items())
                   + f" {meta['seconds'] / max(1, step):.2f}s/step", flush=True)
         if step % args.eval_every == 0 or step == rc.steps:
-            run.log({"step": step, "hours": meta["seconds"] / 3600, **validate(net, G, feats, val)})
+            run.log({"step": step, "hours": meta["seconds"] / 3600, **validate(model, G, feats, val)})
         run.tick(save)
     run.finish(save, step)
 
 
-def export(ckpt: str, name: str) -> None:
-    """The generator (fp16) to the zoo, tied to the SHA-256 of the fidelity weights it decodes for."""
+def export(ckpt: str, name: str, retire_as: str = "") -> None:
+    """The generator (fp16) to the zoo, tied to the SHA-256 of the fidelity weights it decodes for.
+    A generator already under ``name`` that serves other shipped weights moves to ``retire_as``."""
     from .. import zoo
     from ..models.hyperprior import HyperpriorConfig
     from .export import publish
@@ -212,6 +217,14 @@ def export(ckpt: str, name: str) -> None:
     base = zoo.get(rc.base)
     if meta["base_sha256"] != base.sha256:
         raise SystemExit(f"{ckpt} was trained on weights {meta['base_sha256'][:8]}, {rc.base} is {base.sha256[:8]}")
+    old = zoo.entries().get(name)
+    if old and old.base != base.sha256 and any(e.sha256 == old.base for e in zoo.entries().values()):
+        if not retire_as or retire_as in zoo.entries():
+            raise SystemExit(f"{name!r} decodes for other shipped weights ({old.base[:8]}): give a free --retire-as name for it")
+        manifest = json.loads(zoo.MANIFEST.read_text())
+        manifest[retire_as] = manifest.pop(name)
+        zoo.MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
+        zoo.entries.cache_clear()
     cfg = HyperpriorConfig(**base.config)
     pair = Pair(RealismGenerator(cfg.N, cfg.M, cfg.levels), ConditionalPatchDiscriminator(cfg.M))
     checkpoint.load(ckpt, pair)

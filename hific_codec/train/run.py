@@ -38,8 +38,12 @@ class Run:
 
 def lr_at(step: int, tc) -> float:
     """Constant ``tc.lr``, then a cosine decay to ``tc.lr_final`` over the last ``tc.decay_frac``
-    of ``tc.steps`` (any training config with those four fields)."""
+    of ``tc.steps`` (any training config with those four fields), after a linear warm-up over
+    ``tc.warmup`` steps where the config has one."""
     start = tc.steps * (1 - tc.decay_frac)
+    warmup = getattr(tc, "warmup", 0)
+    if step < warmup:
+        return tc.lr * (step + 1) / warmup
     if step < start:
         return tc.lr
     f = min(1.0, (step - start) / max(1, tc.steps - start))
