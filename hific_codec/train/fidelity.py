@@ -11,7 +11,8 @@ Joint training with a checkerboard context model (models/context.py), from a tra
 a context model trained over it (train/context.py)::
 
     python -m hific_codec.train.fidelity --run-dir runs/joint --init runs/fidelity4/last.safetensors \
-        --init-context runs/context/last.safetensors --t-min -3 --lr 2e-4 --steps 12000
+        --init-context runs/context/last.safetensors --t-min -3 --lr 2e-4 --lr-final 1e-5 \
+        --decay-frac 0.5 --warmup 300 --crop 192 --batch 4 --steps 8000      # model 6
 
 The rate of y is then the coder's two-pass rate, so g_a, h_s and the context learn together what
 the frozen-network context training (train/context.py) could not: latents that the context
