@@ -159,7 +159,7 @@ def _parse(data: bytes, verify: bool, max_pixels: int | None):
                           f"max_pixels={max_pixels}")
     from . import zoo
 
-    if not any(e.model_id == h.model_id and e.family == "hyperprior" for e in zoo.entries().values()):
+    if zoo.by_id(h.model_id) is None:  # say which weights, which the zoo cannot see
         raise FormatError(f"file needs model id {h.model_id} (weights {h.weights_hash.hex()}), which this "
                           "installation no longer ships: decode it with the hific-codec version that wrote it")
     codec, m = _model(model_id=h.model_id)

@@ -24,7 +24,6 @@ from bitstream.nicfile import V1_0, V1_2, V1_3
 from bitstream.tiles import TileGrid, padded_size
 
 from . import zoo
-from .entropy_models import ste_round
 from .models.context import CheckerboardContext, ContextConfig, anchor_mask
 from .models.hyperprior import HyperpriorConfig, MeanScaleHyperprior
 from .models.int_context import IntContext
@@ -76,10 +75,7 @@ class Model:
     def y_params(self, psi: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Float twin of the coder: ψ = h_s(ẑ) and gained y -> (scale, mean, ŷ) at every position
         (straight-through rounding, for rate estimates and refinement)."""
-        if self.context is not None:
-            return self.context(psi, y)
-        scale, mean = psi.chunk(2, dim=1)
-        return scale, mean, ste_round(y - mean) + mean
+        return self.net.y_params(psi, y, self.context)
 
     @property
     def levels(self) -> int:

@@ -59,13 +59,18 @@ def entries() -> dict[str, ZooEntry]:
     return {name: ZooEntry(name=name, **e) for name, e in raw.items()}
 
 
+def by_id(model_id: int) -> ZooEntry | None:
+    """The codec model with this id (the id in a file's header), or None when it does not ship."""
+    return next((e for e in entries().values() if e.model_id == model_id and e.family == "hyperprior"), None)
+
+
 def get(name: str | None = None, model_id: int | None = None) -> ZooEntry:
     table = entries()
     if model_id is not None:
-        for e in table.values():
-            if e.model_id == model_id and e.family == "hyperprior":
-                return e
-        raise FormatError(f"file needs model id {model_id}, which this installation does not have")
+        e = by_id(model_id)
+        if e is None:
+            raise FormatError(f"file needs model id {model_id}, which this installation does not have")
+        return e
     name = name or DEFAULT_MODEL
     if name not in table:
         raise ValueError(f"unknown model {name!r}; available: {', '.join(table) or 'none'}")

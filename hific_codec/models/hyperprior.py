@@ -114,6 +114,16 @@ class MeanScaleHyperprior(nn.Module):
         scale, mean = self.h_s(z_hat).chunk(2, dim=1)
         return scale, mean
 
+    @staticmethod
+    def y_params(psi: Tensor, y: Tensor, context: nn.Module | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """ψ = h_s(ẑ) and the gained latents y -> (scale, mean, ŷ) at every position, as the coder
+        derives them: ψ alone, or ψ corrected by a checkerboard ``context`` (models/context.py)
+        for the second pass.  ŷ = round(y - mean) + mean with straight-through gradients."""
+        if context is not None:
+            return context(psi, y)
+        scale, mean = psi.chunk(2, dim=1)
+        return scale, mean, ste_round(y - mean) + mean
+
     def forward(self, x: Tensor, t: Tensor, context: nn.Module | None = None) -> HyperpriorOutput:
         """Training pass.  ``context``: a checkerboard context model (models/context.py) trained
         jointly; it gives the second pass's (scale, mean) from the rounded anchors, as the coder does."""
@@ -121,13 +131,8 @@ class MeanScaleHyperprior(nn.Module):
         z = self.h_a(y)
         _, z_likelihoods = self.entropy_bottleneck(z)  # additive-noise proxy for the rate of round(z)
         z_hat = ste_round(z)  # the decoder sees integers, so h_s trains on integers
-        psi = self.h_s(z_hat)
-        if context is None:
-            scale, mean = psi.chunk(2, dim=1)
-            # Mixed quantization (Minnen & Singh 2020): noise for the rate, rounding for the synthesis.
-            y_hat = ste_round(y - mean) + mean
-        else:
-            scale, mean, y_hat = context(psi, y)
+        scale, mean, y_hat = self.y_params(self.h_s(z_hat), y, context)
+        # Mixed quantization (Minnen & Singh 2020): noise for the rate, rounding for the synthesis.
         noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
         y_likelihoods = gaussian_likelihood(noisy, scale, mean)
         x_hat = self.g_s(y_hat * self.inv_gain(t))

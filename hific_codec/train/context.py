@@ -167,6 +167,8 @@ def context_file(ctx: CheckerboardContext, name: str) -> tuple[bytes, str, str]:
 
 
 def export(ckpt: str, retire_as: str, notes: str, name: str = zoo.DEFAULT_MODEL) -> None:
+    from .export import next_model_id, retire
+
     meta = checkpoint.load_meta(ckpt)
     ctx = CheckerboardContext(ContextConfig(**meta["model_config"]))
     checkpoint.load(ckpt, ctx)
@@ -184,10 +186,8 @@ def export(ckpt: str, retire_as: str, notes: str, name: str = zoo.DEFAULT_MODEL)
         # Files name their model by id and by the base weights' hash only, so a new context must
         # get a new id, and whatever holds the name now keeps shipping under another name.
         if old:
-            if not retire_as or retire_as in manifest:
-                raise SystemExit(f"{name!r} has files in the wild: give a free --retire-as name for it")
-            manifest[retire_as] = manifest.pop(name)
-        model_id = max(e["model_id"] for e in manifest.values()) + 1
+            retire(manifest, name, retire_as)
+        model_id = next_model_id(manifest)
     manifest[name] = {
         **base, "model_id": model_id, "notes": notes or base["notes"],
         "context": {"file": fname, "sha256": sha, "config": meta["model_config"],

@@ -90,21 +90,19 @@ def main(argv: list[str] | None = None) -> None:
     blob = save(tensors, metadata={"family": "hyperprior", "config": json.dumps(dataclasses.asdict(cfg))})
     sha = hashlib.sha256(blob).hexdigest()
     fname = f"{args.name}-{sha[:8]}.safetensors"
-    zoo.WEIGHTS_DIR.mkdir(exist_ok=True)
-    (zoo.WEIGHTS_DIR / fname).write_bytes(blob)
     manifest = json.loads(zoo.MANIFEST.read_text()) if zoo.MANIFEST.exists() else {}
     old = manifest.get(args.name)
     model_id = args.model_id
     if old and old["file"] != fname:
         if args.retire_as:
-            manifest[args.retire_as] = old
-            model_id = model_id or max(e["model_id"] for e in manifest.values()) + 1
+            retire(manifest, args.name, args.retire_as)
+            model_id = model_id or next_model_id(manifest)
         else:  # one file per name: the manifest is the truth
             others = {e["file"] for n, e in manifest.items() if n != args.name}  # e.g. a base shared with a context entry
             for f in [old["file"]] + ([old["context"]["file"]] if old.get("context") else []):
                 if f not in others and (zoo.WEIGHTS_DIR / f).exists():
                     (zoo.WEIGHTS_DIR / f).unlink()
-    model_id = model_id or (old["model_id"] if old else 1 + max((e["model_id"] for e in manifest.values()), default=0))
+    model_id = model_id or (old["model_id"] if old else next_model_id(manifest))
     if any(e["model_id"] == model_id for n, e in manifest.items() if n != args.name):
         raise SystemExit(f"model id {model_id} is taken")
     # A run started from another checkpoint (--init) counts that network's steps too.
@@ -114,6 +112,8 @@ def main(argv: list[str] | None = None) -> None:
         "sha256": sha, "train_hours": round(meta["seconds"] / 3600, 3), "train_steps": steps,
         "notes": args.notes,
     }
+    zoo.WEIGHTS_DIR.mkdir(exist_ok=True)  # files only once the manifest logic has accepted them
+    (zoo.WEIGHTS_DIR / fname).write_bytes(blob)
     if ctx is not None:
         from .context import context_file
 
@@ -129,6 +129,18 @@ def main(argv: list[str] | None = None) -> None:
         }
     zoo.MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"wrote {fname} ({len(blob) / 1e6:.2f} MB), {meta['step']} steps, {meta['seconds'] / 3600:.2f} h")
+
+
+def retire(manifest: dict, name: str, retire_as: str) -> None:
+    """Move the entry under ``name`` to ``retire_as``, so that it keeps shipping (files written
+    with it keep decoding) while ``name`` takes new weights.  The new name must be free."""
+    if not retire_as or retire_as in manifest:
+        raise SystemExit(f"{name!r} still decodes files in the wild: give a free --retire-as name for it")
+    manifest[retire_as] = manifest.pop(name)
+
+
+def next_model_id(manifest: dict) -> int:
+    return 1 + max((e["model_id"] for e in manifest.values()), default=0)
 
 
 def publish(name: str, tensors: dict[str, torch.Tensor], family: str, config: dict, meta: dict, notes: str,

@@ -210,7 +210,7 @@ def export(ckpt: str, name: str, retire_as: str = "") -> None:
     A generator already under ``name`` that serves other shipped weights moves to ``retire_as``."""
     from .. import zoo
     from ..models.hyperprior import HyperpriorConfig
-    from .export import publish
+    from .export import publish, retire
 
     meta = checkpoint.load_meta(ckpt)
     rc = RealismConfig(**meta["realism_config"])
@@ -219,10 +219,8 @@ def export(ckpt: str, name: str, retire_as: str = "") -> None:
         raise SystemExit(f"{ckpt} was trained on weights {meta['base_sha256'][:8]}, {rc.base} is {base.sha256[:8]}")
     old = zoo.entries().get(name)
     if old and old.base != base.sha256 and any(e.sha256 == old.base for e in zoo.entries().values()):
-        if not retire_as or retire_as in zoo.entries():
-            raise SystemExit(f"{name!r} decodes for other shipped weights ({old.base[:8]}): give a free --retire-as name for it")
         manifest = json.loads(zoo.MANIFEST.read_text())
-        manifest[retire_as] = manifest.pop(name)
+        retire(manifest, name, retire_as)  # it decodes for other shipped weights
         zoo.MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
         zoo.entries.cache_clear()
     cfg = HyperpriorConfig(**base.config)
