@@ -54,3 +54,26 @@ def load_meta(path: str | Path) -> dict[str, Any]:
 
     with safe_open(str(path), framework="pt") as f:
         return json.loads(f.metadata()["meta"])
+
+
+def slim(src: str | Path, dst: str | Path) -> None:
+    """Write ``src``'s model tensors in fp16 with its meta and no optimizer state: a third of the
+    size, for committing or carrying a run.  Training can start again from it (a fresh optimizer)."""
+    from safetensors import safe_open
+
+    with safe_open(str(src), framework="pt") as f:
+        meta = f.metadata()["meta"]
+    tensors = {k: (v.half() if v.is_floating_point() else v).contiguous()
+               for k, v in load_file(str(src)).items() if k.startswith("model.")}
+    dst = Path(dst)
+    tmp = dst.with_suffix(".tmp")
+    save_file(tensors, str(tmp), metadata={"meta": meta, "param_groups": "null"})
+    os.replace(tmp, dst)
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 4 or sys.argv[1] != "slim":
+        raise SystemExit("usage: python -m hific_codec.checkpoint slim SRC DST")
+    slim(sys.argv[2], sys.argv[3])

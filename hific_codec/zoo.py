@@ -27,7 +27,7 @@ class ZooEntry:
     config: dict  # constructor arguments of the family's config dataclass
     file: str  # path relative to weights/
     sha256: str
-    train_hours: float  # CPU wall-clock hours of training behind this file
+    train_hours: float  # wall-clock hours of training behind this file (2 CPU cores, unless gpu_hours)
     train_steps: int
     notes: str = ""
     base: str = ""  # realism family: SHA-256 of the fidelity weights whose latents it decodes
@@ -36,6 +36,7 @@ class ZooEntry:
     # (frozen) weights file, shipped as its own small file: {"file", "sha256", "config",
     # "train_hours", "train_steps", "train_config"}
     context: dict | None = None
+    gpu_hours: float = 0.0  # of train_hours, those on a lent accelerator (model 7 on: an H100)
 
     @property
     def total_train_hours(self) -> float:

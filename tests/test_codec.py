@@ -107,4 +107,3 @@ def test_subpixel_synthesis_form_renders_what_the_transposed_form_does(crop):
     diff = np.abs(fast.astype(int) - slow)
     assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
     assert hific_codec.encode(crop[:32, :32], 50, model=model.entry.name)[4:6] == b"\x01\x02"  # such files say 1.2
-    assert hific_codec.encode(crop[:32, :32], 50, model="hyperprior-vr-3")[4:6] == b"\x01\x00"

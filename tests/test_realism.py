@@ -37,11 +37,15 @@ def test_realism_decoder_changes_pixels_and_stays_close_in_psnr(crop, low_rate):
     fid = hific_codec.decode(low_rate)
     real = hific_codec.decode(low_rate, decoder="realism")
     half = hific_codec.decode(low_rate, realism=0.5)  # a knob value alone selects the realism decoder
+    quarter = hific_codec.decode(low_rate, realism=0.25)
     assert real.shape == fid.shape == crop.shape
-    d_half = np.abs(half.astype(int) - fid).mean()
-    d_full = np.abs(real.astype(int) - fid).mean()
-    assert 0 < d_half < d_full  # the knob moves the output monotonically away from the fidelity decoder
-    assert psnr(crop, real) > psnr(crop, fid) - 2.5  # the issue's bound, here on one crop
+    d = {k: np.abs(o.astype(int) - fid).mean() for k, o in (("quarter", quarter), ("half", half), ("full", real))}
+    # A small setting moves the output a little.  Network interpolation is not monotone in pixel
+    # distance beyond that: generator f805c037 on this crop measured 2.25 / 3.21 / 3.06 / 2.79 at
+    # 0.25 / 0.5 / 0.75 / 1 (README, "Two decoders").
+    assert 0 < d["quarter"] < min(d["half"], d["full"])
+    for out in (quarter, half, real):
+        assert psnr(crop, out) > psnr(crop, fid) - 2.5  # the issue's bound, here on one crop
 
 
 def test_realism_output_is_pinned_and_thread_invariant(low_rate):
@@ -91,9 +95,9 @@ def test_encode_rejects_a_bad_suggestion(crop):
 
 
 def test_files_of_a_model_without_a_generator_name_the_problem(crop, monkeypatch):
-    data = hific_codec.encode(crop[:64, :64], quality=50, model="hyperprior-vr-2")
+    data = hific_codec.encode(crop[:64, :64], quality=50, model="hyperprior-vr-4")
     monkeypatch.setattr(zoo, "realism_for", lambda entry: None)  # every shipped model has one now
-    monkeypatch.setattr(codec.load(model_id=2), "_blends", {})  # nothing cached from other tests
+    monkeypatch.setattr(codec.load(model_id=4), "_blends", {})  # nothing cached from other tests
     with pytest.raises(bitstream.FormatError, match="no realism decoder is installed"):
         hific_codec.decode(data, decoder="realism")
     assert hific_codec.info(data).decoders == ("fidelity",)
@@ -136,12 +140,9 @@ def test_generator_starts_as_the_fidelity_decoder_and_d_is_patchwise():
 
 
 def test_low_quality_levels_extrapolate_below_the_trained_range(crop):
-    """Model 3's q0..q30 are rate levels -3..0: rates keep falling smoothly below model 2's floor."""
+    """q0..q30 are rate levels -3..0 (model 3 on): rates keep falling smoothly below level 0."""
     sizes = [len(hific_codec.encode(crop, quality=q)) for q in (0, 10, 20, 30)]
     assert sizes == sorted(sizes) and sizes[0] < 0.6 * sizes[3]
-    m2 = hific_codec.encode(crop, quality=50, model="hyperprior-vr-2")
-    m3 = hific_codec.encode(crop, quality=65, model="hyperprior-vr-3")
-    assert bitstream.read(m2).y_streams == bitstream.read(m3).y_streams  # same level t = 3.5, same latents
 
 
 def test_training_runs_resumes_and_exports(tmp_path, monkeypatch):
@@ -167,7 +168,7 @@ def test_training_runs_resumes_and_exports(tmp_path, monkeypatch):
     assert entry["base"] == zoo.get().sha256 and entry["train_steps"] == 3 and (wdir / entry["file"]).exists()
     # A generator that decodes for other shipped weights is never replaced, only moved aside.
     table = json.loads((wdir / "manifest.json").read_text())
-    table["realism-test"]["base"] = zoo.get(model_id=2).sha256
+    table["realism-test"]["base"] = zoo.get(model_id=4).sha256
     (wdir / "manifest.json").write_text(json.dumps(table))
     zoo.entries.cache_clear()
     try:
@@ -176,7 +177,7 @@ def test_training_runs_resumes_and_exports(tmp_path, monkeypatch):
         train_realism.main(["--export", str(tmp_path / "run" / "last.safetensors"), "--name", "realism-test",
                             "--retire-as", "realism-test-2"])
         table = json.loads((wdir / "manifest.json").read_text())
-        assert table["realism-test-2"]["base"] == zoo.get(model_id=2).sha256
+        assert table["realism-test-2"]["base"] == zoo.get(model_id=4).sha256
         assert table["realism-test"]["base"] == zoo.get().sha256
     finally:
         zoo.entries.cache_clear()

@@ -46,3 +46,24 @@ def test_shipped_weights_stay_within_the_40_mb_budget():
     files = {p.name for p in zoo.WEIGHTS_DIR.glob("*.safetensors")}
     assert files == {e.file for e in zoo.entries().values()} | {e.context["file"] for e in zoo.entries().values() if e.context}
     assert sum((zoo.WEIGHTS_DIR / f).stat().st_size for f in files) <= 40e6
+
+
+def test_z_tables_leave_no_channel_without_its_neighbours():
+    """A channel trained on z near 0 has almost no density at +-1; its table must still code +-1
+    (model 7's first export escaped 78 such values on kodim23 at q20, 5% of the file)."""
+    import torch
+
+    from hific_codec.models.hyperprior import HyperpriorConfig, MeanScaleHyperprior
+    from hific_codec.train.export import Z_LEAK, Z_SPAN, z_tables
+
+    net = MeanScaleHyperprior(HyperpriorConfig(N=8, M=8))
+    eb = net.entropy_bottleneck
+    with torch.no_grad():  # squeeze channel 0's density into (-0.5, 0.5): the steep-CDF case
+        for m in eb.matrices:
+            m[0].mul_(0).add_(10.0)
+    t = z_tables(net)
+    offsets, lengths, pmf = t["z_tables.offsets"], t["z_tables.lengths"], t["z_tables.pmf"]
+    assert (offsets <= -Z_SPAN).all() and (offsets + lengths - 2 >= Z_SPAN).all()  # last entry: escape
+    for c in range(len(offsets)):
+        body = pmf[c, : lengths[c] - 1]
+        assert body.min() >= Z_LEAK / len(body) * 0.999 and abs(body.sum() - 1) < 1e-3

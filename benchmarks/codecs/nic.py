@@ -38,9 +38,11 @@ class NicCodec(Codec):
 
 
 def describe(e) -> str:
-    """'NIC <name> (model <id>, <weights>[ + context <hash>], <hours> h CPU training)'."""
+    """'NIC <name> (model <id>, <weights>[ + context <hash>], <hours> h CPU training[ + <h> h H100])'."""
     ctx = f" + context {e.context['sha256'][:8]}" if e.context else ""
-    return f"NIC {e.name} (model {e.model_id}, {e.sha256[:8]}{ctx}, {e.total_train_hours:.1f} h CPU training)"
+    gpu = f" + {e.gpu_hours:.2f} h H100" if e.gpu_hours else ""
+    return (f"NIC {e.name} (model {e.model_id}, {e.sha256[:8]}{ctx}, "
+            f"{e.total_train_hours - e.gpu_hours:.1f} h CPU training{gpu})")
 
 
 @register("nic")
@@ -68,6 +70,13 @@ def nic_m5() -> Codec:
     """Model 5 (context trained over the frozen model 4) side by side with the default, to measure
     what joint training pays."""
     return _earlier(5)
+
+
+@register("nic-m6")
+def nic_m6() -> Codec:
+    """Model 6 (trained on 2 CPU cores only) side by side with the default, to measure what the
+    accelerator fine-tune pays."""
+    return _earlier(6)
 
 
 # Model 3's quality q is rate level t = -3 + q/10: 0/10/20 are the extrapolated low-rate levels,

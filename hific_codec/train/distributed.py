@@ -30,11 +30,14 @@ class Dist:
         return self.rank == 0
 
 
-def setup() -> Dist:
-    """Join the process group torchrun describes in the environment (no-op without torchrun)."""
+def setup(device: str = "cpu") -> Dist:
+    """Join the process group torchrun describes in the environment (no-op without torchrun).
+    ``device``: where a single process trains ("cpu", or "cuda" when an accelerator is lent)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
-        return Dist()
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise SystemExit("--device cuda: no CUDA device here")
+        return Dist(device=torch.device(device))
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     cuda = torch.cuda.is_available()
     device = torch.device("cuda", local) if cuda else torch.device("cpu")
@@ -58,6 +61,15 @@ def any_rank(flag: bool, d: Dist) -> bool:
     t = torch.tensor([int(flag)], device=d.device)
     dist.all_reduce(t, op=dist.ReduceOp.MAX)
     return bool(t.item())
+
+
+def agree_min(n: int, d: Dist) -> int:
+    """The smallest of every rank's ``n`` (e.g. a step count each measured for itself)."""
+    if d.world == 1:
+        return n
+    t = torch.tensor([n], device=d.device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return int(t.item())
 
 
 def param_digests(model: torch.nn.Module, d: Dist) -> list[str]:

@@ -64,6 +64,7 @@ class Joint(torch.nn.Module):
 
 
 GAIN_LR_SCALE = 5.0
+FIT_PROBE = 100  # steps timed before --fit-minutes lays out the schedule
 
 
 @torch.no_grad()
@@ -75,11 +76,12 @@ def validate(model: torch.nn.Module, crops: list[torch.Tensor]) -> dict[str, flo
     net = model.net if isinstance(model, Joint) else model
     L = net.cfg.levels
     ts = (0.0, (L - 1) / 2, float(L - 1)) if net.cfg.t_min >= 0 else (net.cfg.t_min, 0.0, (L - 1) / 2, float(L - 1))
+    dev = next(model.parameters()).device
     for t in ts:
         bpps, psnrs = [], []
         for x in crops:
-            x = x[None]
-            tt = torch.full((1,), t)
+            x = x[None].to(dev)
+            tt = torch.full((1,), t, device=dev)
             r = model(x, tt)
             l = rate_distortion(x, r.x_hat.clamp(0, 1), r.y_likelihoods, r.z_likelihoods, net.lmbda(tt))
             bpps.append(l.bpp.item())
@@ -98,13 +100,18 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch", type=int, default=TrainConfig.batch)
     ap.add_argument("--lr", type=float, default=None, help=f"peak learning rate (default {TrainConfig.lr}; on resume, replaces the saved one: a warm restart)")
     ap.add_argument("--minutes", type=float, default=1e9, help="stop (with a checkpoint) after this wall time")
+    ap.add_argument("--fit-minutes", type=float, metavar="M",
+                    help="lay the LR schedule over as many steps as fit in M minutes (measured over the "
+                         f"first {FIT_PROBE} steps; replaces --steps), and stop there")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda on a lent accelerator (one process)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--eval-every", type=int, default=1000)
     ap.add_argument("--ckpt-minutes", type=float, default=5.0)
     ap.add_argument("--N", type=int, default=HyperpriorConfig.N)
     ap.add_argument("--M", type=int, default=HyperpriorConfig.M)
     ap.add_argument("--check-sync", action="store_true", help="at the end, record every rank's parameter hash")
-    ap.add_argument("--init", metavar="CKPT", help="new run: start from this fidelity checkpoint's network (its hours carry over)")
+    ap.add_argument("--init", metavar="CKPT", help="new run: start from this fidelity checkpoint's network, or a joint "
+                    "checkpoint's network and context (its hours and steps carry over; a fresh optimizer)")
     ap.add_argument("--init-context", metavar="CKPT", help="new run: train jointly with this context checkpoint's model")
     ap.add_argument("--t-min", type=float, default=TrainConfig.t_min)
     ap.add_argument("--crop", type=int, default=TrainConfig.crop)
@@ -114,10 +121,14 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
-    d = distributed.setup()
+    d = distributed.setup(args.device)
+    if d.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed crop size: autotuned convolutions pay
     run = Path(args.run)
     run.mkdir(parents=True, exist_ok=True)
     last = run / "last.safetensors"
+    if args.fit_minutes:
+        args.minutes = args.fit_minutes * 1.08  # a safety stop only: the fitted steps end first
     tc = TrainConfig(steps=args.steps, batch=args.batch, lr=args.lr or TrainConfig.lr, t_min=args.t_min,
                      crop=args.crop, warmup=args.warmup, lr_final=args.lr_final, decay_frac=args.decay_frac)
     mc = HyperpriorConfig(N=args.N, M=args.M)
@@ -132,8 +143,13 @@ def main(argv: list[str] | None = None) -> None:
     elif args.init:
         init = checkpoint.load_meta(args.init)
         mc = HyperpriorConfig(**init["model_config"])
-        meta = {"step": 0, "seconds": init["seconds"], "init": {"network": args.init, "network_steps": init["step"]}}
-        if args.init_context:
+        prior = init.get("init", {})  # a run that itself started from another counts those steps too
+        meta = {"step": 0, "seconds": init["seconds"], "gpu_seconds": init.get("gpu_seconds", 0.0),
+                "init": {"network": args.init, "network_steps": init["step"] + prior.get("network_steps", 0)}}
+        if "context_config" in init and not args.init_context:  # a joint checkpoint: both modules
+            meta.update(context_config=init["context_config"], context_seconds=init["context_seconds"])
+            meta["init"].update(context=args.init, context_steps=prior["context_steps"])
+        elif args.init_context:
             cmeta = checkpoint.load_meta(args.init_context)
             meta.update(context_config=cmeta["model_config"], context_seconds=cmeta["seconds"])
             meta["init"].update(context=args.init_context, context_steps=cmeta["step"])
@@ -147,12 +163,15 @@ def main(argv: list[str] | None = None) -> None:
     if "context_config" in meta:
         ctx = CheckerboardContext(ContextConfig(**meta["context_config"])).to(d.device)
         model = Joint(net, ctx)
-        if init is not None:
+    if init is not None and model is not net and "context_config" in init:
+        checkpoint.load(args.init, model)
+    elif init is not None:
+        if model is not net:
             checkpoint.load(args.init_context, ctx)
-    if init is not None:
         checkpoint.load(args.init, net)
+    if init is not None:
         say(d, f"initialised from {args.init} (step {init['step']}, {init['seconds'] / 3600:.2f} h)"
-            + (f" and context {args.init_context}" if model is not net else ""))
+            + (f" and context {meta['init']['context']}" if model is not net else ""))
     params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
     gains = [p for n, p in model.named_parameters() if "log_" in n and "gain" in n]  # the network's
     others = [p for p in params if all(p is not g for g in gains)]
@@ -177,6 +196,7 @@ def main(argv: list[str] | None = None) -> None:
     t_start = time.time()
     t_ckpt = t_start
     seconds0 = meta["seconds"]
+    gpu0 = meta.setdefault("gpu_seconds", 0.0)
     step = step0 = meta["step"]
     while step < tc.steps and not distributed.any_rank(time.time() - t_start >= args.minutes * 60, d):
         for g in opt.param_groups:
@@ -187,16 +207,29 @@ def main(argv: list[str] | None = None) -> None:
         l = rate_distortion(x, r.x_hat, r.y_likelihoods, r.z_likelihoods, net.lmbda(t))
         opt.zero_grad(set_to_none=True)
         l.loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, tc.clip)
-        opt.step()
+        norm = torch.nn.utils.clip_grad_norm_(params, tc.clip)
+        # A non-finite step would poison Adam's moments for good (a batch-64 run at 2e-4 on the
+        # H100 turned NaN at step ~3,000): skip it, on every rank alike, and count it.
+        if distributed.any_rank(not bool(torch.isfinite(norm)), d):
+            meta["skipped_steps"] = meta.get("skipped_steps", 0) + 1
+        else:
+            opt.step()
         step += 1
         meta["step"] = step
         meta["seconds"] = seconds0 + time.time() - t_start
+        if d.device.type == "cuda":  # hours on an accelerator are recorded apart from CPU hours
+            meta["gpu_seconds"] = gpu0 + time.time() - t_start
+        if args.fit_minutes and step == step0 + FIT_PROBE:
+            per = (time.time() - t_start) / FIT_PROBE
+            fitted = step + int(0.97 * (args.fit_minutes * 60 - (time.time() - t_start)) / per)
+            tc = dataclasses.replace(tc, steps=distributed.agree_min(fitted, d))
+            say(d, f"{per:.3f} s/step: schedule laid over {tc.steps} steps")
         if step % 50 == 0 and d.main:
             print(f"step {step} loss {l.loss.item():.3f} bpp {l.bpp.mean().item():.3f} "
                   f"psnr {psnr(l.mse).mean().item():.2f} {(meta['seconds'] - seconds0) / (step - step0):.3f}s/step", flush=True)
         if d.main and (step % args.eval_every == 0 or step == tc.steps):
-            rec = {"step": step, "hours": meta["seconds"] / 3600, "lr": lr_at(step, tc), **validate(model, val)}
+            rec = {"step": step, "hours": meta["seconds"] / 3600, "lr": lr_at(step, tc),
+                   "skipped": meta.get("skipped_steps", 0), **validate(model, val)}
             log.write(json.dumps(rec) + "\n")
             log.flush()
             print(rec, flush=True)
