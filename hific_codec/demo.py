@@ -30,8 +30,9 @@ def main() -> int:
     entry = zoo.get()
     ctx = entry.context
     extra = (f" + context {ctx['sha256'][:8]} ({ctx['train_hours']:.2f} h / {ctx['train_steps']} steps)" if ctx else "")
-    print(f"model {entry.model_id} {entry.name} ({entry.sha256[:8]}, trained {entry.train_hours:.2f} h / "
-          f"{entry.train_steps} steps){extra}, on CPU")
+    gpu = f", {entry.gpu_hours:.3f} h of it on an H100" if entry.gpu_hours else ""
+    print(f"model {entry.model_id} {entry.name} ({entry.sha256[:8]}, trained {entry.train_hours:.2f} h{gpu} / "
+          f"{entry.train_steps} steps){extra}, running on CPU")
     codec.load()  # load weights once, outside the timings
     hific_codec.decode(hific_codec.encode(rgb[:64, :64]))  # warm-up: first-call kernel setup
     OUT.mkdir(exist_ok=True)

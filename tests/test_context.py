@@ -190,6 +190,9 @@ def test_joint_training_resumes_and_exports_network_and_context(tmp_path, monkey
     assert meta["step"] == 3 and meta["context_seconds"] == 36.0 and meta["model_config"]["t_min"] == -3
     # A joint checkpoint starts a new run with both modules (model 7 came from model 6 so), its
     # steps counted on; --fit-minutes lays the schedule over the steps that fit the time.
+    with pytest.raises(SystemExit, match="joint checkpoint"):  # both modules come from it
+        fidelity.main(["--run-dir", str(tmp_path / "x"), "--init", str(tmp_path / "joint" / "last.safetensors"),
+                       "--init-context", str(ctx_ckpt)] + common)
     monkeypatch.setattr(fidelity, "FIT_PROBE", 5)
     fidelity.main(["--run-dir", str(tmp_path / "more"), "--init", str(tmp_path / "joint" / "last.safetensors"),
                    "--t-min", "-3", "--fit-minutes", "0.05"] + common)

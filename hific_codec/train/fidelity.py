@@ -142,6 +142,8 @@ def main(argv: list[str] | None = None) -> None:
             tc = dataclasses.replace(tc, lr=args.lr)
     elif args.init:
         init = checkpoint.load_meta(args.init)
+        if "context_config" in init and args.init_context:
+            raise SystemExit(f"{args.init} is a joint checkpoint (network + context): drop --init-context")
         mc = HyperpriorConfig(**init["model_config"])
         prior = init.get("init", {})  # a run that itself started from another counts those steps too
         meta = {"step": 0, "seconds": init["seconds"], "gpu_seconds": init.get("gpu_seconds", 0.0),
