@@ -6,7 +6,8 @@
 #   prepare (here, once) builds .devdata1/.devdata2 and .whl and lists them in .git/info/exclude;
 #           move the shipped weights and result images out of the tree before a device call
 #           (the whole tree travels and must stay under 64 MiB with the data part)
-#   smoke   imports, a short run per batch size (s/step), the --fit-minutes path; data part 1 only
+#   smoke   imports, a short run per batch size (s/step), the --fit-minutes path, a profile of
+#           20 steps at batch 64 (top operators, host share); data part 1 only
 #   train   VARIANTS side by side on the one GPU for MINUTES each; slim fp16 checkpoints and
 #           logs to $OUT.  A second `train` on the same (warm) machine resumes each variant's
 #           run in /tmp and lays a new schedule from where it stopped.
@@ -47,15 +48,17 @@ DATA=/tmp/nic_train
 mkdir -p $DATA
 for p in .devdata1 .devdata2; do if [ -d $p ]; then cp -r $p/. $DATA/; fi; done
 echo "data: $(find $DATA -type f | wc -l) files, $(du -sm $DATA | cut -f1) MB"
-INIT=${INIT:-checkpoints/joint/last.safetensors}
+INIT=${INIT:-checkpoints/joint-gpu/last.safetensors}  # model 7; model 7 itself came from checkpoints/joint
 common="--device $DEVICE --data $DATA --init $INIT --t-min -3 --threads 3 --ckpt-minutes 2"
 if [ "$mode" = smoke ]; then
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
   $PY -c "import torch, numpy, compressai; print('torch', torch.__version__, 'numpy', numpy.__version__, 'compressai', compressai.__version__)"
   $PY -m hific_codec.train.fidelity $common --run-dir /tmp/smoke16 --batch 16 --crop 256 --lr 1e-5 \
       --fit-minutes ${SMOKE_MINUTES:-0.4} --eval-every 100
+  # where a step's time goes (GPU kernels vs host-side batches): session 7 saw 0.046 s/step at
+  # batch 16 with three runs sharing the GPU, far above the convolutions' FLOP count
   $PY -m hific_codec.train.fidelity $common --run-dir /tmp/smoke64 --batch 64 --crop 256 --lr 1e-5 \
-      --steps ${SMOKE_STEPS:-100} --eval-every 100000
+      --steps 100000 --eval-every 100000 --profile ${SMOKE_STEPS:-20}
   $PY -m hific_codec.checkpoint slim /tmp/smoke16/last.safetensors "$OUT/smoke16.safetensors"
   exit 0
 fi

@@ -162,7 +162,7 @@ def test_training_resumes_and_export_gives_a_new_model_id(tmp_path, monkeypatch)
     assert json.loads((wdir / "manifest.json").read_text()) == table
 
 
-def test_joint_training_resumes_and_exports_network_and_context(tmp_path, monkeypatch):
+def test_joint_training_resumes_and_exports_network_and_context(tmp_path, monkeypatch, capsys):
     """train.fidelity --init/--init-context: one run trains network and context together; export
     writes both files and an entry whose hours count each CPU hour once; the result codes exactly."""
     import json
@@ -193,6 +193,10 @@ def test_joint_training_resumes_and_exports_network_and_context(tmp_path, monkey
     with pytest.raises(SystemExit, match="joint checkpoint"):  # both modules come from it
         fidelity.main(["--run-dir", str(tmp_path / "x"), "--init", str(tmp_path / "joint" / "last.safetensors"),
                        "--init-context", str(ctx_ckpt)] + common)
+    fidelity.main(["--run-dir", str(tmp_path / "prof"), "--N", "8", "--M", "8", "--steps", "100", "--profile", "2"]
+                  + common)  # profiles steps 20-21, prints the operators, stops
+    assert "convolution" in capsys.readouterr().out
+    assert checkpoint.load_meta(tmp_path / "prof" / "last.safetensors")["step"] == 22
     monkeypatch.setattr(fidelity, "FIT_PROBE", 5)
     fidelity.main(["--run-dir", str(tmp_path / "more"), "--init", str(tmp_path / "joint" / "last.safetensors"),
                    "--t-min", "-3", "--fit-minutes", "0.05"] + common)
