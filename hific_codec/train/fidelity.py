@@ -18,6 +18,14 @@ The rate of y is then the coder's two-pass rate, so g_a, h_s and the context lea
 the frozen-network context training (train/context.py) could not: latents that the context
 predicts well.  The run's hours start from the network's; the context's own pre-training hours
 are kept apart (``context_seconds``) so that exported hours are not counted twice.
+
+On a lent accelerator the same script runs with ``--device cuda``; ``--fit-minutes M`` lays the
+LR schedule over the steps that fit the lease, and ``--init`` of a joint checkpoint continues
+network and context together.  Model 7 is model 6 continued so on an H100 (scripts/gpu_joint.sh)::
+
+    python -m hific_codec.train.fidelity --device cuda --init checkpoints/joint/last.safetensors \
+        --t-min -3 --batch 16 --crop 256 --lr 1e-4 --lr-final 1e-5 --decay-frac 0.6 --warmup 500 \
+        --fit-minutes 7.6 --run-dir /tmp/runA                # then resumed for 4.1 more minutes
 """
 from __future__ import annotations
 
