@@ -23,6 +23,10 @@ def save(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimi
             for name, val in st.items():
                 tensors[f"optim.{idx}.{name}"] = torch.as_tensor(val).contiguous()
         groups = sd["param_groups"]
+    _write(path, tensors, meta, groups)
+
+
+def _write(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any], groups) -> None:
     path = Path(path)
     tmp = path.with_suffix(".tmp")
     save_file(tensors, str(tmp), metadata={"meta": json.dumps(meta), "param_groups": json.dumps(groups)})
@@ -59,16 +63,9 @@ def load_meta(path: str | Path) -> dict[str, Any]:
 def slim(src: str | Path, dst: str | Path) -> None:
     """Write ``src``'s model tensors in fp16 with its meta and no optimizer state: a third of the
     size, for committing or carrying a run.  Training can start again from it (a fresh optimizer)."""
-    from safetensors import safe_open
-
-    with safe_open(str(src), framework="pt") as f:
-        meta = f.metadata()["meta"]
     tensors = {k: (v.half() if v.is_floating_point() else v).contiguous()
                for k, v in load_file(str(src)).items() if k.startswith("model.")}
-    dst = Path(dst)
-    tmp = dst.with_suffix(".tmp")
-    save_file(tensors, str(tmp), metadata={"meta": meta, "param_groups": "null"})
-    os.replace(tmp, dst)
+    _write(dst, tensors, load_meta(src), None)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@
 # Model 7 (session 7, one H100, 15 minutes of device time in all): `smoke` on part 1, then
 # `MINUTES=7.6 ... train`, then `INIT=/tmp/runA/last.safetensors MINUTES=4.1 ... train` (which
 # resumed runA: 6,779 + 3,061 steps at 0.046 s/step, three runs sharing the GPU).  Variant A
-# shipped; B ended 0.05 dB lower at equal rate; C (batch 64 at 2e-4) turned NaN near step 3,000,
+# shipped; B ended with 0.4% more bits at the same held-out PSNR; C (batch 64 at 2e-4) turned NaN near step 3,000,
 # before train.fidelity skipped non-finite steps.
 set -euo pipefail
 mode=${1:?prepare|smoke|train}
@@ -58,7 +58,7 @@ if [ "$mode" = smoke ]; then
   # where a step's time goes (GPU kernels vs host-side batches): session 7 saw 0.046 s/step at
   # batch 16 with three runs sharing the GPU, far above the convolutions' FLOP count
   $PY -m hific_codec.train.fidelity $common --run-dir /tmp/smoke64 --batch 64 --crop 256 --lr 1e-5 \
-      --steps 100000 --eval-every 100000 --profile ${SMOKE_STEPS:-20}
+      --steps 100000 --eval-every 100000 --profile ${SMOKE_PROFILE:-20}
   $PY -m hific_codec.checkpoint slim /tmp/smoke16/last.safetensors "$OUT/smoke16.safetensors"
   exit 0
 fi

@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
         prior = init.get("init", {})  # a run that itself started from another counts those steps too
         meta = {"step": 0, "seconds": init["seconds"], "gpu_seconds": init.get("gpu_seconds", 0.0),
                 "init": {"network": args.init, "network_steps": init["step"] + prior.get("network_steps", 0)}}
-        if "context_config" in init and not args.init_context:  # a joint checkpoint: both modules
+        if "context_config" in init:  # a joint checkpoint: both modules
             meta.update(context_config=init["context_config"], context_seconds=init["context_seconds"])
             meta["init"].update(context=args.init, context_steps=prior["context_steps"])
         elif args.init_context:
@@ -175,13 +175,13 @@ def main(argv: list[str] | None = None) -> None:
     if "context_config" in meta:
         ctx = CheckerboardContext(ContextConfig(**meta["context_config"])).to(d.device)
         model = Joint(net, ctx)
-    if init is not None and model is not net and "context_config" in init:
-        checkpoint.load(args.init, model)
-    elif init is not None:
-        if model is not net:
-            checkpoint.load(args.init_context, ctx)
-        checkpoint.load(args.init, net)
     if init is not None:
+        if "context_config" in init:  # a joint checkpoint holds both modules
+            checkpoint.load(args.init, model)
+        else:
+            checkpoint.load(args.init, net)
+            if model is not net:
+                checkpoint.load(args.init_context, ctx)
         say(d, f"initialised from {args.init} (step {init['step']}, {init['seconds'] / 3600:.2f} h)"
             + (f" and context {meta['init']['context']}" if model is not net else ""))
     params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
@@ -217,9 +217,9 @@ def main(argv: list[str] | None = None) -> None:
         if args.profile and step == step0 + 20:
             prof = torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]
                                           + ([torch.profiler.ProfilerActivity.CUDA] if d.device.type == "cuda" else []))
-            prof.__enter__()
+            prof.start()
         if args.profile and step == step0 + 20 + args.profile:
-            prof.__exit__(None, None, None)
+            prof.stop()
             by = "self_cuda_time_total" if d.device.type == "cuda" else "self_cpu_time_total"
             say(d, prof.key_averages().table(sort_by=by, row_limit=25))
             say(d, f"host time making batches: {data_s / (time.time() - t_start):.0%} of the run so far")
@@ -241,12 +241,13 @@ def main(argv: list[str] | None = None) -> None:
             opt.step()
         step += 1
         meta["step"] = step
-        meta["seconds"] = seconds0 + time.time() - t_start
+        elapsed = time.time() - t_start
+        meta["seconds"] = seconds0 + elapsed
         if d.device.type == "cuda":  # hours on an accelerator are recorded apart from CPU hours
-            meta["gpu_seconds"] = gpu0 + time.time() - t_start
+            meta["gpu_seconds"] = gpu0 + elapsed
         if args.fit_minutes and step == step0 + FIT_PROBE:
-            per = (time.time() - t_start) / FIT_PROBE
-            fitted = step + int(0.97 * (args.fit_minutes * 60 - (time.time() - t_start)) / per)
+            per = elapsed / FIT_PROBE
+            fitted = step + int(0.97 * (args.fit_minutes * 60 - elapsed) / per)
             tc = dataclasses.replace(tc, steps=distributed.agree_min(fitted, d))
             say(d, f"{per:.3f} s/step: schedule laid over {tc.steps} steps")
         if step % 50 == 0 and d.main:
