@@ -42,8 +42,9 @@ def _row(codec: codecs.Codec, path: Path, q, feat_file: Path | None) -> dict:
 _CODECS: dict[str, codecs.Codec] = {}
 
 
-def _work(name: str, path: str, q, threads: int, feat_file: str | None) -> dict:
-    """Worker entry point: one codec instance per process, checked once."""
+def _work(name: str, path: str, q, threads: int, feat_file: str | None, jobs: int = 1) -> dict:
+    """Worker entry point: one codec instance per process, checked once.  The row records how its
+    times were taken, because cached rows from different runs meet in one report."""
     if name not in _CODECS:
         import torch
 
@@ -51,7 +52,12 @@ def _work(name: str, path: str, q, threads: int, feat_file: str | None) -> dict:
         c = codecs.get(name)
         c.check()
         _CODECS[name] = c
-    return _row(_CODECS[name], Path(path), q, Path(feat_file) if feat_file else None)
+    row = _row(_CODECS[name], Path(path), q, Path(feat_file) if feat_file else None)
+    from hific_codec import allocator
+
+    row["timed"] = {"workers": jobs, "threads": threads, "malloc_tuned": allocator.tune(),
+                    "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
+    return row
 
 
 def cache_key(codec: codecs.Codec, path: Path, q) -> str:
@@ -114,7 +120,7 @@ def run(codec_names: list[str], images: list[Path], cache_dir: Path, jobs: int =
 
     from hific_codec import engines
 
-    args = [(name, str(p), q, threads, str(feat) if feat else None) for name, p, q, f, feat in todo]
+    args = [(name, str(p), q, threads, str(feat) if feat else None, jobs) for name, p, q, f, feat in todo]
     for i, row in engines.imap(_work, args, engine, jobs, address):
         done(row, todo[i][3], todo[i][4])
     if bar:

@@ -15,6 +15,7 @@ os.environ.setdefault("MKL_CBWR", "AVX2")
 
 from bitstream import FormatError  # noqa: E402
 
+from . import allocator  # noqa: E402  (opt-in allocator tuning; ctypes only)
 from .api import DEFAULT_QUALITY, Info, decode, decode_batch, encode, info  # noqa: E402
 
 __version__ = "0.1.0"

@@ -22,9 +22,10 @@ def main() -> int:
     import torch
 
     import hific_codec
-    from hific_codec import codec, zoo
+    from hific_codec import allocator, codec, zoo
 
     torch.set_num_threads(2)
+    allocator.tune()  # as the nic command runs
     rgb = np.asarray(Image.open(IMAGE).convert("RGB"))
     h, w = rgb.shape[:2]
     entry = zoo.get()

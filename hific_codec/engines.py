@@ -13,9 +13,13 @@ ENGINES = ("local", "ray")
 
 
 def set_threads(threads: int) -> None:
+    """A worker's set-up: its torch thread count, and the allocator tuning (see allocator.py)."""
     import torch
 
+    from . import allocator
+
     torch.set_num_threads(threads)
+    allocator.tune()
 
 
 def local_map(fn: Callable, args: Sequence[tuple], jobs: int = 1) -> Iterator[tuple[int, object]]:

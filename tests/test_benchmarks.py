@@ -107,3 +107,19 @@ def test_sr_protocol_metrics():
     assert sr.ssim_y(a, a) == pytest.approx(1.0)
     assert sr.ssim_y(a, a + rng.normal(0, 20, a.shape)) < sr.ssim_y(a, a + rng.normal(0, 5, a.shape)) < 1
     assert sr.psnr_y(a, a + 1.0) == pytest.approx(20 * np.log10(255.0))
+
+
+def test_timing_provenance_says_when_rows_were_timed_together():
+    def rows(w, t, tuned, *utcs):
+        return [{"timed": {"workers": w, "threads": t, "malloc_tuned": tuned, "utc": u}} for u in utcs]
+
+    nic = report.timing_provenance(rows(1, 2, True, "2026-11-26 13:00", "2026-11-26 13:09"))
+    bpg = report.timing_provenance(rows(1, 2, True, "2026-11-26 13:05", "2026-11-26 13:12"))
+    assert nic == {"how": "1 worker(s) x 2 thread(s), malloc tuned", "from": "2026-11-26 13:00",
+                   "to": "2026-11-26 13:09"}
+    assert report.timed_together(nic, bpg)
+    later = report.timing_provenance(rows(1, 2, True, "2026-11-26 14:00"))
+    other = report.timing_provenance(rows(2, 1, False, "2026-11-26 13:05"))
+    assert not report.timed_together(nic, later) and not report.timed_together(nic, other)
+    assert report.timing_provenance(rows(1, 2, True, "x") + [{}]) is None  # a row cached before provenance
+    assert not report.timed_together(None, bpg)

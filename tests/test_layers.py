@@ -29,3 +29,21 @@ def test_subpixel_synthesis_keeps_g_s_and_refuses_other_layers():
     assert isinstance(g_s[0], nn.ConvTranspose2d)  # the original is left as it was
     with pytest.raises(ValueError, match="5x5 stride-2"):
         subpixel(nn.ConvTranspose2d(4, 4, 3, stride=2, padding=1, output_padding=1))
+
+
+@pytest.mark.parametrize("inverse", [False, True])
+def test_gdn_in_place_inference_is_bit_identical_to_the_training_path(inverse):
+    from hific_codec.models.gdn import GDN
+
+    torch.manual_seed(0)
+    g = GDN(24, inverse=inverse)
+    with torch.no_grad():  # non-trivial gamma/beta, as after training
+        g.gamma.add_(0.2 * torch.rand_like(g.gamma))
+        g.beta.add_(torch.rand_like(g.beta))
+    x = torch.randn(2, 24, 40, 56)
+    with torch.no_grad():
+        fast = g(x)
+    slow = g(x.clone().requires_grad_(True))
+    assert torch.equal(fast, slow.detach())
+    slow.sum().backward()  # the training path still differentiates (nothing in place there)
+    assert g.gamma.grad is not None and torch.isfinite(g.gamma.grad).all()
