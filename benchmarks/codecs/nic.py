@@ -84,12 +84,22 @@ def nic_m6() -> Codec:
 NIC_QUALITIES = (0, 10, 20, 30, 38.75, 47.5, 56.25, 65, 73.75, 82.5, 91.25, 100)
 
 
-@register("nic-realism")
-def nic_realism() -> Codec:
+def _realism(name: str, knob: float) -> Codec:
     from hific_codec import zoo
 
     e = zoo.get()
     r = zoo.realism_for(e)
     gen = f"{r.name} ({r.sha256[:8]}, {r.train_hours:.1f} h)" if r else "none installed"
-    return NicCodec("nic-realism", f"{describe(e)}, realism decoder at 1.0: generator {gen}",
-                    (0, 10, 20, 30, 47.5, 65), decoder="realism", realism=1.0)
+    return NicCodec(name, f"{describe(e)}, realism decoder at {knob:.1f}: generator {gen}",
+                    (0, 10, 20, 30, 47.5, 65), decoder="realism", realism=knob)
+
+
+@register("nic-realism")
+def nic_realism() -> Codec:
+    return _realism("nic-realism", 1.0)
+
+
+@register("nic-realism-half")
+def nic_realism_half() -> Codec:
+    """The realism knob at 0.5: where the distortion-perception trade-off sits halfway."""
+    return _realism("nic-realism-half", 0.5)

@@ -16,8 +16,18 @@ al. 2017).  T is our addition to HiFiC's objective: with a few thousand CPU step
 HiFiC's million, the adversarial signal alone barely moved the generator (held-out d_P -4% after
 1,500 steps), and texture statistics are a much more direct signal for the same goal.
 Rate levels t are drawn from [t_min, L-1], including the extrapolated low-rate levels that the
-realism decoder is for.  D trains alone for ``d_warmup`` steps first, so that the generator,
-which starts as the fidelity g_s, meets an informed discriminator.
+realism decoder is for.
+
+The knob in the loop (``knob_frac`` > 0; Agustsson et al. 2023 condition their generator on the
+knob, we train the path of network interpolation instead, which keeps decoding at one pass):
+that share of each batch is decoded by θ(α) = θ_f + α (θ_G − θ_f) at one α ~ U(0, 1) per step,
+with the generator loss L_G(α) = k_M · MSE + α (k_P · d_P + k_T · T + β · adv), gradients
+reaching θ_G through θ(α).  α = 0 is the fidelity decoder's own loss, α = 1 the plain HiFiC
+loss, and each setting in between is trained for its own trade-off rather than left to chance
+(before, 0.5 departed further from the fidelity output than 1.0 did).  D only sees α = 1.
+
+D trains alone for ``d_warmup`` steps first, so that the generator, which starts as the fidelity
+g_s, meets an informed discriminator.
 """
 from __future__ import annotations
 
@@ -53,6 +63,7 @@ class RealismConfig:
     d_warmup: int = 300
     t_min: float = -3.0
     seed: int = 0
+    knob_frac: float = 0.0  # share of each batch trained at a random realism knob (see the docstring)
 
 
 class Pair(nn.Module):
@@ -73,29 +84,53 @@ def frozen_latents(model, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return model.y_params(psi, y)[2]
 
 
+class Knob:
+    """θ(α) = θ_f + α (θ_G − θ_f) of a generator G, differentiable in θ_G (torch.func)."""
+
+    def __init__(self, net, G: RealismGenerator):
+        self.net, self.G = net, G
+        self.fid = {k: v.detach().clone() for k, v in RealismGenerator.from_fidelity(net).named_parameters()}
+
+    def __call__(self, y_hat: torch.Tensor, t: torch.Tensor, alpha: float) -> torch.Tensor:
+        from torch.func import functional_call
+
+        params = {k: self.fid[k] + alpha * (p - self.fid[k]) for k, p in self.G.named_parameters()}
+        return functional_call(self.G, params, (y_hat, self.net.inv_gain(t, params["log_inv_gain"])))
+
+
+def generator_terms(feats, D, x, x_hat, cond, texture: bool):
+    """Per-sample (MSE on 0..255, d_P, T (zeros unless ``texture``), non-saturating adversarial)."""
+    with torch.no_grad():
+        fx = feats.taps(x)
+    fo = feats.taps(x_hat)
+    d_p = tap_distance(fx, fo)
+    return ((x_hat - x).pow(2).mean((1, 2, 3)) * 255.0**2, d_p,
+            texture_distance(fx, fo) if texture else torch.zeros_like(d_p), softplus(-D(x_hat, cond)).mean((1, 2, 3)))
+
+
 @torch.no_grad()
 def validate(model, G, feats, crops, t_values=(-2.0, 0.0, 3.0)) -> dict[str, float]:
+    """Held-out PSNR, d_P and texture distance of the fidelity decoder (fid), the generator
+    (real) and the knob at 0.5 (half; it should land between the two)."""
     net = model.net
+    knob = Knob(net, G)
     out = {}
     for t in t_values:
-        p_f, p_g, d_f, d_g, t_f, t_g = [], [], [], [], [], []
+        acc: dict[str, list[float]] = {}
         for x in crops:
             x = x[None]
             tt = torch.full((1,), t)
             y_hat = frozen_latents(model, x, tt)
-            xf = net.g_s(y_hat * net.inv_gain(tt)).clamp(0, 1)
-            xg = G(y_hat, net.inv_gain(tt, G.log_inv_gain)).clamp(0, 1)
-            p_f.append(psnr((xf - x).pow(2).mean()).item())
-            p_g.append(psnr((xg - x).pow(2).mean()).item())
-            fx, ff, fg = feats.taps(x), feats.taps(xf), feats.taps(xg)
-            d_f.append(tap_distance(fx, ff).item())
-            d_g.append(tap_distance(fx, fg).item())
-            t_f.append(texture_distance(fx, ff).item())
-            t_g.append(texture_distance(fx, fg).item())
-        n = len(crops)
-        out.update({f"t{t:g}_psnr_fid": sum(p_f) / n, f"t{t:g}_psnr_real": sum(p_g) / n,
-                    f"t{t:g}_dp_fid": sum(d_f) / n, f"t{t:g}_dp_real": sum(d_g) / n,
-                    f"t{t:g}_tex_fid": sum(t_f) / n, f"t{t:g}_tex_real": sum(t_g) / n})
+            outs = {"fid": net.g_s(y_hat * net.inv_gain(tt)), "real": G(y_hat, net.inv_gain(tt, G.log_inv_gain)),
+                    "half": knob(y_hat, tt, 0.5)}
+            fx = feats.taps(x)
+            for name, xo in outs.items():
+                xo = xo.clamp(0, 1)
+                fo = feats.taps(xo)
+                for metric, v in (("psnr", psnr((xo - x).pow(2).mean())), ("dp", tap_distance(fx, fo)),
+                                  ("tex", texture_distance(fx, fo))):
+                    acc.setdefault(f"t{t:g}_{metric}_{name}", []).append(v.item())
+        out.update({k: sum(v) / len(v) for k, v in acc.items()})
     return out
 
 
@@ -114,6 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--k-t", type=float)
     ap.add_argument("--beta", type=float)
     ap.add_argument("--lr-g", type=float)
+    ap.add_argument("--knob-frac", type=float, help="share of each batch trained at a random knob (0: off)")
     ap.add_argument("--d-warmup", type=int, default=RealismConfig.d_warmup)
     ap.add_argument("--export", metavar="CKPT", help="write the generator of CKPT to the zoo and stop")
     ap.add_argument("--name", default="realism-vr", help="zoo name for --export")
@@ -132,7 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     if last.exists():
         meta = checkpoint.load_meta(last)
         rc = dataclasses.replace(RealismConfig(**meta["realism_config"]), steps=args.steps)
-    given = {"k_m": args.k_m, "k_p": args.k_p, "k_t": args.k_t, "beta": args.beta, "lr_g": args.lr_g}
+    given = {"k_m": args.k_m, "k_p": args.k_p, "k_t": args.k_t, "beta": args.beta, "lr_g": args.lr_g,
+             "knob_frac": args.knob_frac}
     rc = dataclasses.replace(rc, **{k: v for k, v in given.items() if v is not None})
     model = codec.load(rc.base)
     net = model.net  # frozen, eval (a private copy in this process: the config change stays here)
@@ -148,6 +185,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"resumed at step {meta['step']} ({meta['seconds'] / 3600:.2f} h trained); {rc}", flush=True)
         meta.setdefault("history", []).append({"step": meta["step"], "config": dataclasses.asdict(rc)})
     feats = EffNetLite0()
+    knob = Knob(net, G)
     dc = DataConfig(root=args.data)
     train_imgs, val_imgs = load_split(dc)
     sampler = CropSampler(train_imgs, dc.crop, seed=rc.seed + meta["step"] + 1)
@@ -166,28 +204,29 @@ def main(argv: list[str] | None = None) -> None:
         x = sampler.batch(rc.batch)
         t = rc.t_min + torch.rand(rc.batch) * (net.cfg.levels - 1 - rc.t_min)
         y_hat = frozen_latents(model, x, t)
-        ig = net.inv_gain(t, G.log_inv_gain)
         cond = (y_hat * net.inv_gain(t)).detach()  # D sees the fidelity-normalised latents
         warm = step < rc.d_warmup
+        n = rc.batch - (0 if warm else round(rc.batch * rc.knob_frac))  # the rest: knob samples
         with torch.set_grad_enabled(not warm):
-            x_hat = G(y_hat, ig)
+            x_hat = G(y_hat[:n], net.inv_gain(t[:n], G.log_inv_gain))
         # -- discriminator
         opt.zero_grad(set_to_none=True)
-        l_d = (softplus(-D(x, cond)) + softplus(D(x_hat.detach(), cond))).mean()
+        l_d = (softplus(-D(x[:n], cond[:n])) + softplus(D(x_hat.detach(), cond[:n]))).mean()
         l_d.backward()
         opt.step()
         rec = {"l_d": l_d.item()}
         # -- generator
         if not warm:
             opt.zero_grad(set_to_none=True)
-            mse = (x_hat - x).pow(2).mean((1, 2, 3)) * 255.0**2
-            with torch.no_grad():
-                fx = feats.taps(x)
-            fo = feats.taps(x_hat)
-            d_p = tap_distance(fx, fo)
-            tex = texture_distance(fx, fo) if rc.k_t else torch.zeros_like(d_p)
-            adv = softplus(-D(x_hat, cond)).mean((1, 2, 3))
-            l_g = (rc.k_m * mse + rc.k_p * d_p + rc.k_t * tex + rc.beta * adv).mean()
+            mse, d_p, tex, adv = generator_terms(feats, D, x[:n], x_hat, cond[:n], bool(rc.k_t))
+            per_sample = rc.k_m * mse + rc.k_p * d_p + rc.k_t * tex + rc.beta * adv
+            if n < rc.batch:
+                alpha = torch.rand(()).item()
+                m_a, p_a, t_a, a_a = generator_terms(feats, D, x[n:], knob(y_hat[n:], t[n:], alpha), cond[n:],
+                                                     bool(rc.k_t))
+                per_sample = torch.cat([per_sample, rc.k_m * m_a + alpha * (rc.k_p * p_a + rc.k_t * t_a + rc.beta * a_a)])
+                rec["alpha"] = alpha
+            l_g = per_sample.mean()
             l_g.backward()
             for p in D.parameters():
                 p.grad = None  # the G step must not move D
