@@ -55,7 +55,7 @@ def _work(name: str, path: str, q, threads: int, feat_file: str | None, jobs: in
     row = _row(_CODECS[name], Path(path), q, Path(feat_file) if feat_file else None)
     from hific_codec import allocator
 
-    row["timed"] = {"workers": jobs, "threads": threads, "malloc_tuned": allocator.tune(),
+    row["timed"] = {"workers": jobs, "threads": threads, "malloc_tuned": allocator.applied(),
                     "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
     return row
 

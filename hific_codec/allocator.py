@@ -39,6 +39,11 @@ def tune() -> bool:
     return _applied
 
 
+def applied() -> bool:
+    """Whether :func:`tune` has put the thresholds in effect in this process (it never tunes)."""
+    return bool(_applied)
+
+
 def _apply() -> bool:
     if os.environ.get("NIC_MALLOC_TUNE", "1") == "0" or not sys.platform.startswith("linux"):
         return False
