@@ -195,6 +195,7 @@ OTHER_RESULTS = {  # reports written by the other one-command checks, linked whe
     "kodak/RATE_CHECK.md": "file size vs the model's rate estimate, container overhead (`python -m benchmarks.rate_check`)",
     "throughput/THROUGHPUT.md": "batch-encoding throughput, local processes vs Ray local mode (`python -m benchmarks.throughput`)",
     "large_image/large_image.json": "12000x9000 image: peak memory, time, seams (`python -m benchmarks.large_image`)",
+    "effort/effort.json": "encoder effort 0/1/2: BD-rate and encode time on four Kodak crops (`python -m benchmarks.effort`)",
     "fuzz/decoder.json": "fuzzing results (`python -m tests.fuzz`; summary in RELIABILITY.md)",
     "plugins/SR.md": "super-resolution plugins on Set5/Set14/BSD100 (`python -m benchmarks.sr`)",
 }

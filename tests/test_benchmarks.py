@@ -123,3 +123,12 @@ def test_timing_provenance_says_when_rows_were_timed_together():
     assert not report.timed_together(nic, later) and not report.timed_together(nic, other)
     assert report.timing_provenance(rows(1, 2, True, "x") + [{}]) is None  # a row cached before provenance
     assert not report.timed_together(None, bpg)
+
+
+def test_effort_benchmark_crops_the_centre():
+    from benchmarks.effort import centre_crop
+
+    img = np.arange(512 * 768 * 3, dtype=np.int64).reshape(512, 768, 3)
+    c = centre_crop(img)
+    assert c.shape == (256, 256, 3) and c.flags.c_contiguous
+    assert np.array_equal(c[0, 0], img[128, 256]) and np.array_equal(c[-1, -1], img[383, 511])

@@ -1,0 +1,72 @@
+"""Encoder effort: what per-image latent refinement (hific_codec/refine.py) buys with the shipped model.
+
+    python -m benchmarks.effort            # -> benchmarks/results/effort/effort.json
+
+Four Kodak images, their 256x256 centre crops (refinement back-propagates through g_s, so whole
+images at effort 2 would take minutes each), qualities 20-80, effort 0, 1 and 2; BD-rate of each
+effort against effort 0 from the crops' mean bpp and PSNR, and the mean encode time.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from . import datasets, metrics, report
+from .bdrate import bd_rate
+
+OUT = Path(__file__).resolve().parent / "results" / "effort"
+IMAGES = ("kodim01.png", "kodim05.png", "kodim14.png", "kodim23.png")
+QUALITIES = (20, 35, 50, 65, 80)
+
+
+def centre_crop(rgb: np.ndarray, side: int = 256) -> np.ndarray:
+    h, w = rgb.shape[:2]
+    return np.ascontiguousarray(rgb[h // 2 - side // 2 : h // 2 + side // 2, w // 2 - side // 2 : w // 2 + side // 2])
+
+
+def measure(crops: list[np.ndarray], effort: int) -> dict:
+    import hific_codec
+
+    out = {"bpp": [], "psnr": [], "encode_s": []}
+    for q in QUALITIES:
+        b, p, s = [], [], []
+        for c in crops:
+            t0 = time.perf_counter()
+            data = hific_codec.encode(c, q, effort=effort)
+            s.append(time.perf_counter() - t0)
+            b.append(len(data) * 8 / (c.shape[0] * c.shape[1]))
+            p.append(metrics.psnr(c, hific_codec.decode(data)))
+        for k, v in (("bpp", b), ("psnr", p), ("encode_s", s)):
+            out[k].append(float(np.mean(v)))
+    return out
+
+
+def main() -> int:
+    import torch
+
+    from hific_codec import zoo
+
+    torch.set_num_threads(2)
+    _, kodak = datasets.resolve("kodak")
+    by_name = {p.name: p for p in kodak}
+    crops = [centre_crop(np.asarray(Image.open(by_name[n]).convert("RGB"))) for n in IMAGES]
+    res = {e: measure(crops, e) for e in (0, 1, 2)}
+    summary = {"model": zoo.get().name, "weights": zoo.get().sha256[:8], "images": IMAGES, "qualities": QUALITIES,
+               "efforts": res, "bd_rate_vs_effort_0": {e: bd_rate(res[0]["bpp"], res[0]["psnr"], res[e]["bpp"],
+                                                                res[e]["psnr"]) for e in (1, 2)},
+               "machine": report.machine_summary(2), "date": report.machine()["date"]}
+    OUT.mkdir(parents=True, exist_ok=True)
+    (OUT / "effort.json").write_text(json.dumps(summary, indent=1) + "\n")
+    for e in (1, 2):
+        print(f"effort {e} vs 0: BD-rate {summary['bd_rate_vs_effort_0'][e]:+.2f}%, "
+              f"encode {np.mean(res[e]['encode_s']):.2f} s vs {np.mean(res[0]['encode_s']):.2f} s per crop")
+    print(f"wrote {OUT / 'effort.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
