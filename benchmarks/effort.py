@@ -55,7 +55,8 @@ def main() -> int:
     by_name = {p.name: p for p in kodak}
     crops = [centre_crop(np.asarray(Image.open(by_name[n]).convert("RGB"))) for n in IMAGES]
     res = {e: measure(crops, e) for e in (0, 1, 2)}
-    summary = {"model": zoo.get().name, "weights": zoo.get().sha256[:8], "images": IMAGES, "qualities": QUALITIES,
+    entry = zoo.get()
+    summary = {"model": entry.name, "weights": entry.sha256[:8], "images": IMAGES, "qualities": QUALITIES,
                "efforts": res, "bd_rate_vs_effort_0": {e: bd_rate(res[0]["bpp"], res[0]["psnr"], res[e]["bpp"],
                                                                 res[e]["psnr"]) for e in (1, 2)},
                "machine": report.machine_summary(2), "date": report.machine()["date"]}

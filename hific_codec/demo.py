@@ -25,7 +25,7 @@ def main() -> int:
     from hific_codec import allocator, codec, zoo
 
     torch.set_num_threads(2)
-    allocator.tune()  # as the nic command runs
+    allocator.tune()  # it decodes repeatedly, like a batch worker (hific_codec/allocator.py)
     rgb = np.asarray(Image.open(IMAGE).convert("RGB"))
     h, w = rgb.shape[:2]
     entry = zoo.get()

@@ -42,7 +42,7 @@ from torch.nn.functional import softplus
 
 from .. import checkpoint
 from ..models.discriminator import ConditionalPatchDiscriminator
-from ..models.generator import RealismGenerator
+from ..models.generator import RealismGenerator, blend_state
 from .data import CropSampler, DataConfig, center_crops, load_split
 from .features import EffNetLite0, tap_distance, texture_distance
 from .losses import psnr
@@ -85,7 +85,8 @@ def frozen_latents(model, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 class Knob:
-    """θ(α) = θ_f + α (θ_G − θ_f) of a generator G, differentiable in θ_G (torch.func)."""
+    """θ(α) = θ_f + α (θ_G − θ_f) of a generator G, differentiable in θ_G (torch.func): the
+    decoder's own interpolation (models/generator.blend_state), so training sees what it decodes."""
 
     def __init__(self, net, G: RealismGenerator):
         self.net, self.G = net, G
@@ -94,7 +95,7 @@ class Knob:
     def __call__(self, y_hat: torch.Tensor, t: torch.Tensor, alpha: float) -> torch.Tensor:
         from torch.func import functional_call
 
-        params = {k: self.fid[k] + alpha * (p - self.fid[k]) for k, p in self.G.named_parameters()}
+        params = blend_state(self.fid, dict(self.G.named_parameters()), alpha)
         return functional_call(self.G, params, (y_hat, self.net.inv_gain(t, params["log_inv_gain"])))
 
 
