@@ -86,24 +86,33 @@ def aggregate(rows: list[dict], codecs: dict, dataset: str, n_images: int, fid_c
 
 def timing_provenance(rows: list[dict]) -> dict | None:
     """How a codec's rows were timed: {"how": "1 worker(s) x 2 thread(s), malloc tuned", "from": UTC,
-    "to": UTC}; None when any row was cached before the harness recorded it."""
+    "to": UTC, "runs": [harness invocation ids, "" for rows from before ids]}; None when any row was
+    cached before the harness recorded timings at all."""
     if not rows or any("timed" not in r for r in rows):
         return None
     seen = sorted({(r["timed"]["workers"], r["timed"]["threads"], r["timed"]["malloc_tuned"]) for r in rows})
     when = sorted(r["timed"]["utc"] for r in rows)
     how = "; ".join(f"{w} worker(s) x {t} thread(s){', malloc tuned' if m else ''}" for w, t, m in seen)
-    return {"how": how, "from": when[0], "to": when[-1]}
+    return {"how": how, "from": when[0], "to": when[-1], "runs": sorted({r["timed"].get("run", "") for r in rows})}
 
 
 def timed_together(a: dict | None, b: dict | None) -> bool:
-    """Both codecs' rows were timed with the same settings in overlapping time windows (one run)."""
-    return bool(a and b and a["how"] == b["how"] and a["from"] <= b["to"] and b["from"] <= a["to"])
+    """Both codecs' rows were timed in one harness invocation with the same settings.  Rows from
+    before invocation ids fall back to overlapping time windows with the same settings."""
+    if not (a and b and a["how"] == b["how"]):
+        return False
+    ids = set(a.get("runs", [""])) | set(b.get("runs", [""]))
+    if "" not in ids:
+        return len(ids) == 1
+    return a["from"] <= b["to"] and b["from"] <= a["to"]
 
 
 def _timing_line(name: str, t: dict | None) -> str:
     if t is None:
         return f"- {name}: not recorded (rows cached before the harness recorded it)"
-    return f"- {name}: {t['how']}; {t['from']} to {t['to']} UTC"
+    runs = [r for r in t.get("runs", []) if r]
+    ids = f"; harness run {', '.join(runs)}" if runs else ""
+    return f"- {name}: {t['how']}; {t['from']} to {t['to']} UTC{ids}"
 
 
 def load_published(dataset: str) -> dict[str, dict]:

@@ -42,7 +42,7 @@ def _row(codec: codecs.Codec, path: Path, q, feat_file: Path | None) -> dict:
 _CODECS: dict[str, codecs.Codec] = {}
 
 
-def _work(name: str, path: str, q, threads: int, feat_file: str | None, jobs: int = 1) -> dict:
+def _work(name: str, path: str, q, threads: int, feat_file: str | None, jobs: int = 1, run_id: str = "") -> dict:
     """Worker entry point: one codec instance per process, checked once.  The row records how its
     times were taken, because cached rows from different runs meet in one report."""
     if name not in _CODECS:
@@ -56,7 +56,7 @@ def _work(name: str, path: str, q, threads: int, feat_file: str | None, jobs: in
     from hific_codec import allocator
 
     row["timed"] = {"workers": jobs, "threads": threads, "malloc_tuned": allocator.applied(),
-                    "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}
+                    "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), "run": run_id}
     return row
 
 
@@ -120,7 +120,8 @@ def run(codec_names: list[str], images: list[Path], cache_dir: Path, jobs: int =
 
     from hific_codec import engines
 
-    args = [(name, str(p), q, threads, str(feat) if feat else None, jobs) for name, p, q, f, feat in todo]
+    run_id = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"  # one per invocation
+    args = [(name, str(p), q, threads, str(feat) if feat else None, jobs, run_id) for name, p, q, f, feat in todo]
     for i, row in engines.imap(_work, args, engine, jobs, address):
         done(row, todo[i][3], todo[i][4])
     if bar:

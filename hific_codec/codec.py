@@ -49,12 +49,13 @@ class Model:
     _g_s: torch.nn.Module | None = field(default=None, repr=False)  # g_s in the entry's inference form
 
     def synthesis(self, realism: float | None):
-        """(transform, log inverse-gain table) of the decoder asked for: g_s for the fidelity
-        decoder (``realism`` None), else the generator interpolated at ``realism`` in [0, 1]."""
+        """(latent-resolution blocks or None, upsampling transform, log inverse-gain table) of the
+        decoder asked for: g_s for the fidelity decoder (``realism`` None), else the generator
+        interpolated at ``realism`` in [0, 1]."""
         if realism is None:
             if self._g_s is None:
                 self._g_s = inference_form(self, self.net.g_s)
-            return self._g_s, self.net.log_inv_gain
+            return None, self._g_s, self.net.log_inv_gain
         if not 0 <= realism <= 1:
             raise ValueError(f"realism must be within 0..1, got {realism}")
         key = round(float(realism), 4)
@@ -62,7 +63,7 @@ class Model:
             if len(self._blends) >= 8:
                 self._blends.clear()
             g = _blend(self, key)
-            self._blends[key] = (inference_form(self, g.g_s), g.log_inv_gain)
+            self._blends[key] = (g.res if len(g.res) else None, inference_form(self, g.g_s), g.log_inv_gain)
         return self._blends[key]
 
     @property
@@ -135,16 +136,18 @@ def _realism_state(name: str) -> dict[str, torch.Tensor]:
 
 
 def _blend(model: Model, alpha: float):
-    """The realism generator at knob ``alpha``: network interpolation from the fidelity g_s."""
-    from .models.generator import RealismGenerator, blend_state
+    """The realism generator at knob ``alpha``: network interpolation from the fidelity decoder's
+    twin in the generator's layout (models/generator.fidelity_twin)."""
+    from .models.generator import RealismGenerator, blend_state, blocks_in, fidelity_twin
 
     entry = zoo.realism_for(model.entry)
     if entry is None:
         raise FormatError(f"no realism decoder is installed for model {model.entry.name!r} "
                           f"(weights {model.entry.sha256[:8]}); use the fidelity decoder")
-    g = RealismGenerator.from_fidelity(model.net)
+    state = _realism_state(entry.name)
+    g = RealismGenerator.from_fidelity(model.net, blocks_in(state))
     try:
-        g.load_state_dict(blend_state(g.state_dict(), _realism_state(entry.name), alpha))
+        g.load_state_dict(blend_state(fidelity_twin(g.state_dict(), state), state, alpha))
     except (RuntimeError, ValueError) as e:
         raise FormatError(f"realism weights {entry.file} do not fit model {model.entry.name!r}: "
                           f"{str(e).splitlines()[0]}") from None
@@ -294,9 +297,10 @@ def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float]
     """
     single = not isinstance(qualities, (list, tuple))
     qs = [qualities] if single else list(qualities)
-    g_s, log_inv = model.synthesis(realism)
+    res, g_s, log_inv = model.synthesis(realism)
     inv = torch.cat([model.net.inv_gain(model.t(q), log_inv) for q in qs])
     B, _, H, W = y_hat.shape
+    e = 2 * len(res) if res is not None else 0  # the blocks' receptive radius, in latents
     out = np.empty((B, h, w, 3), dtype=np.uint8)
     # oneDNN's convolutions change their summation order with the thread count (measured: ~1e-4
     # differences, enough to flip roundings).  The native path (im2col + MKL GEMM, with MKL_CBWR
@@ -308,7 +312,12 @@ def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float]
             for (i, j, th, tw), (i0, j0, i1, j1) in tile_boxes(H, W, LATENT_TILE, LATENT_HALO):
                 if i * 16 >= h or j * 16 >= w:
                     continue  # a tile of padding only
-                x = g_s(y_hat[:, :, i0:i1, j0:j1] * inv)
+                if res is None:
+                    x = g_s(y_hat[:, :, i0:i1, j0:j1] * inv)
+                else:  # blocks on e more latents each side: g_s reads what whole-image blocks would give
+                    o0, p0 = max(0, i0 - e), max(0, j0 - e)
+                    r = res(y_hat[:, :, o0 : min(H, i1 + e), p0 : min(W, j1 + e)] * inv)
+                    x = g_s(r[:, :, i0 - o0 : i1 - o0, j0 - p0 : j1 - p0])
                 a, b = (i - i0) * 16, (j - j0) * 16
                 ph, pw = min(th * 16, h - i * 16), min(tw * 16, w - j * 16)
                 x = x[:, :, a : a + ph, b : b + pw].mul(255.0).round_().clamp_(0, 255)

@@ -110,19 +110,29 @@ def test_sr_protocol_metrics():
 
 
 def test_timing_provenance_says_when_rows_were_timed_together():
-    def rows(w, t, tuned, *utcs):
-        return [{"timed": {"workers": w, "threads": t, "malloc_tuned": tuned, "utc": u}} for u in utcs]
+    def rows(w, t, tuned, *utcs, run=None):
+        extra = {} if run is None else {"run": run}
+        return [{"timed": {"workers": w, "threads": t, "malloc_tuned": tuned, "utc": u, **extra}} for u in utcs]
 
+    # rows from before invocation ids: the same settings in overlapping windows count as together
     nic = report.timing_provenance(rows(1, 2, True, "2026-11-26 13:00", "2026-11-26 13:09"))
     bpg = report.timing_provenance(rows(1, 2, True, "2026-11-26 13:05", "2026-11-26 13:12"))
     assert nic == {"how": "1 worker(s) x 2 thread(s), malloc tuned", "from": "2026-11-26 13:00",
-                   "to": "2026-11-26 13:09"}
+                   "to": "2026-11-26 13:09", "runs": [""]}
     assert report.timed_together(nic, bpg)
     later = report.timing_provenance(rows(1, 2, True, "2026-11-26 14:00"))
     other = report.timing_provenance(rows(2, 1, False, "2026-11-26 13:05"))
     assert not report.timed_together(nic, later) and not report.timed_together(nic, other)
     assert report.timing_provenance(rows(1, 2, True, "x") + [{}]) is None  # a row cached before provenance
     assert not report.timed_together(None, bpg)
+    # with invocation ids, "together" means one invocation, whatever the clock says
+    a = report.timing_provenance(rows(1, 2, True, "2026-11-26 13:00", run="r1"))
+    b = report.timing_provenance(rows(1, 2, True, "2026-11-26 13:05", run="r1"))
+    c = report.timing_provenance(rows(1, 2, True, "2026-11-26 13:05", run="r2"))
+    assert report.timed_together(a, b) and not report.timed_together(a, c)
+    mixed = report.timing_provenance(rows(1, 2, True, "2026-11-26 13:00", run="r1")
+                                     + rows(1, 2, True, "2026-11-26 13:01", run="r2"))
+    assert not report.timed_together(mixed, b)  # part of it came from another invocation
 
 
 def test_effort_benchmark_crops_the_centre():
