@@ -25,6 +25,7 @@ from bitstream.tiles import TileGrid, padded_size
 
 from . import zoo
 from .models.context import CheckerboardContext, ContextConfig, anchor_mask
+from .models.generator import blocks_halo
 from .models.hyperprior import HyperpriorConfig, MeanScaleHyperprior
 from .models.int_context import IntContext
 from .models.int_hyper_synthesis import IntHyperSynthesis
@@ -300,7 +301,7 @@ def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float]
     res, g_s, log_inv = model.synthesis(realism)
     inv = torch.cat([model.net.inv_gain(model.t(q), log_inv) for q in qs])
     B, _, H, W = y_hat.shape
-    e = 2 * len(res) if res is not None else 0  # the blocks' receptive radius, in latents
+    e = blocks_halo(res) if res is not None else 0
     out = np.empty((B, h, w, 3), dtype=np.uint8)
     # oneDNN's convolutions change their summation order with the thread count (measured: ~1e-4
     # differences, enough to flip roundings).  The native path (im2col + MKL GEMM, with MKL_CBWR

@@ -53,8 +53,7 @@ class RealismGenerator(nn.Module):
 
     @property
     def halo(self) -> int:
-        """Receptive radius of ``res`` in latents (two 3x3 convolutions per block)."""
-        return 2 * len(self.res)
+        return blocks_halo(self.res)
 
     @classmethod
     def from_fidelity(cls, net: MeanScaleHyperprior, blocks: int = 0) -> "RealismGenerator":
@@ -65,6 +64,12 @@ class RealismGenerator(nn.Module):
 
     def forward(self, y_hat: Tensor, inv_gain: Tensor) -> Tensor:
         return self.g_s(self.res(y_hat * inv_gain))
+
+
+def blocks_halo(res: nn.Sequential) -> int:
+    """Receptive radius of the residual blocks in latents (two 3x3 convolutions per block): the
+    extra halo a tiled decoder gives them."""
+    return 2 * len(res)
 
 
 def blocks_in(state: dict[str, Tensor]) -> int:
