@@ -33,7 +33,11 @@ def _write(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, A
     os.replace(tmp, path)  # atomic: a killed run never leaves a half-written checkpoint
 
 
-def load(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None) -> dict[str, Any]:
+def load(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
+         keep: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Model (and optimizer) state from ``path``.  Model entries under the ``keep`` prefixes that the
+    checkpoint lacks keep their current values (parts added since it was written); any other
+    mismatch is an error."""
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
@@ -41,7 +45,9 @@ def load(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimi
     tensors = load_file(str(path))
     from .models.gdn import drop_compressai_buffers
 
-    model.load_state_dict(drop_compressai_buffers({k[6:]: v for k, v in tensors.items() if k.startswith("model.")}))
+    state = drop_compressai_buffers({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    added = {k: v for k, v in model.state_dict().items() if k.startswith(keep) and k not in state} if keep else {}
+    model.load_state_dict({**added, **state})
     groups = json.loads(header.get("param_groups", "null"))
     if optimizer is not None and groups is not None:
         state: dict[int, dict[str, torch.Tensor]] = {}

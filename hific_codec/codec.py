@@ -33,6 +33,7 @@ from .models.layers import subpixel_synthesis
 
 LATENT_TILE = 64  # g_s/g_a tile, in latents (1024 px)
 LATENT_HALO = 4  # overlap in latents; the transforms' receptive field is ~2 latents
+NO_BLOCKS = torch.nn.Sequential()  # the fidelity decoder has no latent-resolution blocks (identity)
 CODING_TILE = 1024  # px; images larger than this (padded) are entropy-coded in tiles (format 1.1)
 HS_HALO = 3  # ẑ rows/cols around a coding tile; h_s's receptive field is under 2
 ESCAPE_MAX = (1 << (entropy.ESCAPE_BITS - 1)) - 1
@@ -50,13 +51,13 @@ class Model:
     _g_s: torch.nn.Module | None = field(default=None, repr=False)  # g_s in the entry's inference form
 
     def synthesis(self, realism: float | None):
-        """(latent-resolution blocks or None, upsampling transform, log inverse-gain table) of the
-        decoder asked for: g_s for the fidelity decoder (``realism`` None), else the generator
+        """(latent-resolution blocks, upsampling transform, log inverse-gain table) of the decoder
+        asked for: g_s (no blocks) for the fidelity decoder (``realism`` None), else the generator
         interpolated at ``realism`` in [0, 1]."""
         if realism is None:
             if self._g_s is None:
                 self._g_s = inference_form(self, self.net.g_s)
-            return None, self._g_s, self.net.log_inv_gain
+            return NO_BLOCKS, self._g_s, self.net.log_inv_gain
         if not 0 <= realism <= 1:
             raise ValueError(f"realism must be within 0..1, got {realism}")
         key = round(float(realism), 4)
@@ -64,7 +65,7 @@ class Model:
             if len(self._blends) >= 8:
                 self._blends.clear()
             g = _blend(self, key)
-            self._blends[key] = (g.res if len(g.res) else None, inference_form(self, g.g_s), g.log_inv_gain)
+            self._blends[key] = (g.res, inference_form(self, g.g_s), g.log_inv_gain)
         return self._blends[key]
 
     @property
@@ -301,7 +302,7 @@ def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float]
     res, g_s, log_inv = model.synthesis(realism)
     inv = torch.cat([model.net.inv_gain(model.t(q), log_inv) for q in qs])
     B, _, H, W = y_hat.shape
-    e = blocks_halo(res) if res is not None else 0
+    e = blocks_halo(res)  # the blocks' own halo, on top of g_s's
     out = np.empty((B, h, w, 3), dtype=np.uint8)
     # oneDNN's convolutions change their summation order with the thread count (measured: ~1e-4
     # differences, enough to flip roundings).  The native path (im2col + MKL GEMM, with MKL_CBWR
@@ -313,12 +314,10 @@ def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float]
             for (i, j, th, tw), (i0, j0, i1, j1) in tile_boxes(H, W, LATENT_TILE, LATENT_HALO):
                 if i * 16 >= h or j * 16 >= w:
                     continue  # a tile of padding only
-                if res is None:
-                    x = g_s(y_hat[:, :, i0:i1, j0:j1] * inv)
-                else:  # blocks on e more latents each side: g_s reads what whole-image blocks would give
-                    o0, p0 = max(0, i0 - e), max(0, j0 - e)
-                    r = res(y_hat[:, :, o0 : min(H, i1 + e), p0 : min(W, j1 + e)] * inv)
-                    x = g_s(r[:, :, i0 - o0 : i1 - o0, j0 - p0 : j1 - p0])
+                # blocks on e more latents each side: g_s reads what whole-image blocks would give
+                o0, p0 = max(0, i0 - e), max(0, j0 - e)
+                r = res(y_hat[:, :, o0 : min(H, i1 + e), p0 : min(W, j1 + e)] * inv)
+                x = g_s(r[:, :, i0 - o0 : i1 - o0, j0 - p0 : j1 - p0])
                 a, b = (i - i0) * 16, (j - j0) * 16
                 ph, pw = min(th * 16, h - i * 16), min(tw * 16, w - j * 16)
                 x = x[:, :, a : a + ph, b : b + pw].mul(255.0).round_().clamp_(0, 255)

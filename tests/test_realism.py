@@ -243,14 +243,14 @@ def _with_blocks(net, blocks: int, scale: float, seed: int = 0) -> dict:
 
 
 def test_residual_blocks_start_as_the_identity_and_the_knob_scales_them():
-    from hific_codec.models.generator import blocks_in, fidelity_twin
+    from hific_codec.models.generator import blocks_halo, blocks_in, fidelity_twin
     from hific_codec.train.realism import Knob
 
     net = codec.load().net
     y = torch.randn(1, net.cfg.M, 4, 6) * 3
     t = torch.tensor([1.5])
     g = RealismGenerator.from_fidelity(net, 2)
-    assert g.halo == 4 and blocks_in(g.state_dict()) == 2 and blocks_in(net.g_s.state_dict()) == 0
+    assert blocks_halo(g.res) == 4 and blocks_in(g.state_dict()) == 2 and blocks_in(net.g_s.state_dict()) == 0
     assert torch.equal(g(y, net.inv_gain(t, g.log_inv_gain)), net.g_s(y * net.inv_gain(t)))
     state = _with_blocks(net, 2, 0.05)
     twin = fidelity_twin(RealismGenerator.from_fidelity(net).state_dict(), state)

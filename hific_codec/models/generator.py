@@ -51,10 +51,6 @@ class RealismGenerator(nn.Module):
         self.g_s = synthesis_transform(N, M)
         self.log_inv_gain = nn.Parameter(torch.zeros(levels, M))
 
-    @property
-    def halo(self) -> int:
-        return blocks_halo(self.res)
-
     @classmethod
     def from_fidelity(cls, net: MeanScaleHyperprior, blocks: int = 0) -> "RealismGenerator":
         g = cls(net.cfg.N, net.cfg.M, net.cfg.levels, blocks)

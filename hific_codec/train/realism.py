@@ -87,13 +87,15 @@ class Pair(nn.Module):
     def shipped(self) -> RealismGenerator:
         return self.G if self.E is None else self.E
 
-    def load_adding_ema(self, ckpt, optimizer=None) -> None:
-        """checkpoint.load, where a checkpoint without E (the average switched on now) starts E at G."""
+    def restore(self, ckpt, optimizer=None, keep: tuple[str, ...] = ("E.",)) -> None:
+        """checkpoint.load, where parts ``ckpt`` lacks (under ``keep``) keep their initialisation:
+        grown residual blocks stay the identity, and a missing E (the average switched on now)
+        starts at G."""
         from safetensors import safe_open
 
         with safe_open(str(ckpt), framework="pt") as f:
             has_e = any(k.startswith("model.E.") for k in f.keys())
-        checkpoint.load(ckpt, self if has_e or self.E is None else Pair(self.G, self.D), optimizer)
+        checkpoint.load(ckpt, self, optimizer, keep)
         if self.E is not None and not has_e:
             self.E.load_state_dict(self.G.state_dict())
 
@@ -220,12 +222,15 @@ def main(argv: list[str] | None = None) -> None:
     opt = torch.optim.Adam([{"params": G.parameters(), "lr": rc.lr_g}, {"params": D.parameters(), "lr": rc.lr_d}],
                            betas=(0.5, 0.999))
     if grow:
-        grow_pair(grow, pair)
+        try:
+            pair.restore(grow, keep=("G.res.", "E."))  # fresh optimizer: the parameters changed
+        except RuntimeError as e:
+            raise SystemExit(f"{grow} does not fit this generator: {str(e).splitlines()[0]}") from None
         print(f"grown from {grow} at step {meta['step']} ({meta['seconds'] / 3600:.2f} h trained) to "
               f"{rc.blocks} blocks; {rc}", flush=True)
         meta.setdefault("history", []).append({"step": meta["step"], "config": dataclasses.asdict(rc), "grown_from": grow})
     elif last.exists():
-        pair.load_adding_ema(last, opt)
+        pair.restore(last, opt)
         opt.param_groups[0]["lr"] = rc.lr_g
         print(f"resumed at step {meta['step']} ({meta['seconds'] / 3600:.2f} h trained); {rc}", flush=True)
         meta.setdefault("history", []).append({"step": meta["step"], "config": dataclasses.asdict(rc)})
@@ -292,21 +297,6 @@ def main(argv: list[str] | None = None) -> None:
     run.finish(save, step)
 
 
-def grow_pair(ckpt: str, pair: Pair) -> None:
-    """Load ``ckpt``'s generator and discriminator into ``pair``, whose generator may have more
-    residual blocks: those keep their identity initialisation.  Anything else missing is refused."""
-    from safetensors.torch import load_file
-
-    state = {k[6:]: v for k, v in load_file(ckpt).items() if k.startswith("model.")}
-    own = pair.state_dict()
-    new = [k for k in own if k not in state]
-    if any(not k.startswith(("G.res.", "E.")) for k in new) or any(k not in own for k in state):
-        raise SystemExit(f"{ckpt} does not fit this generator (it lacks {new[:3]}...)")
-    pair.load_state_dict({**own, **state})
-    if pair.E is not None and not any(k.startswith("E.") for k in state):
-        pair.E.load_state_dict(pair.G.state_dict())
-
-
 def export(ckpt: str, name: str, retire_as: str = "") -> None:
     """The generator (fp16) to the zoo, tied to the SHA-256 of the fidelity weights it decodes for.
     A generator already under ``name`` that serves other shipped weights moves to ``retire_as``."""
@@ -327,7 +317,7 @@ def export(ckpt: str, name: str, retire_as: str = "") -> None:
         zoo.entries.cache_clear()
     cfg = HyperpriorConfig(**base.config)
     pair = Pair(RealismGenerator(cfg.N, cfg.M, cfg.levels, rc.blocks), ConditionalPatchDiscriminator(cfg.M), rc.ema > 0)
-    pair.load_adding_ema(ckpt)
+    pair.restore(ckpt)
     publish(name, pair.shipped().state_dict(), "realism", dataclasses.asdict(rc), meta,
             f"HiFiC-style generator ({rc.blocks} latent-resolution residual blocks + the g_s architecture, "
             "initialised from the fidelity g_s), fine-tuned with "
