@@ -222,7 +222,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--model", help="model name from the zoo (default: the shipped default)")
     e.add_argument("--effort", type=int, choices=[0, 1, 2], default=0,
                    help="encoder effort: 1 or 2 refine the latents for this image (smaller files at the "
-                   "same quality; much slower encode; same decoder)")
+                   "same quality, same decoder; about 30 s or 90 s per 768x512 image on 2 cores)")
     e.add_argument("--realism", type=float, metavar="0..1",
                    help="record a suggested realism-decoder setting in the file (decoders may use it)")
     e.add_argument("--strip", action="store_true", help="drop ICC profile and EXIF")

@@ -1,10 +1,12 @@
 """Encoder effort: refined latents cost less (rate + lambda x distortion) and decode as usual."""
 import numpy as np
 import pytest
+import torch
 
 import bitstream
 import hific_codec
-from hific_codec import codec
+from hific_codec import api, codec
+from hific_codec.refine import sga_round
 
 
 def rd_cost(img, data, quality):
@@ -16,19 +18,40 @@ def rd_cost(img, data, quality):
 
 
 def test_effort_lowers_the_rd_cost_with_the_same_decoder(kodim23):
-    img = kodim23[:256, :256]  # measured with model 5: cost 0.4303 -> 0.4227 (model 4: 0.4616 -> 0.4442)
+    """Measured with model 7 and SGA (session 10): cost 0.3831 -> 0.3578 at effort 1 (0.3540 at
+    effort 2), bytes 1,684 -> 1,584.  Straight-through refinement, before it, returned the effort-0 file here."""
+    img = kodim23[:256, :256]
     base, refined = hific_codec.encode(img, 50), hific_codec.encode(img, 50, effort=1)
-    assert base != refined
     assert bitstream.read(refined).header == bitstream.read(base).header  # same format, same quality
-    assert rd_cost(img, refined, 50) < rd_cost(img, base, 50)
+    assert rd_cost(img, refined, 50) < 0.97 * rd_cost(img, base, 50)
 
 
-def test_effort_never_returns_a_costlier_file(crop):
-    """On this small crop model 4's refinement lowers its own estimate but not the real cost
-    (0.3684 -> 0.3747); the encoder then keeps the effort-0 file (api._cheaper)."""
-    img = crop[:96, :128]
-    m4 = codec.load(model_id=4).entry.name
-    assert hific_codec.encode(img, 50, effort=1, model=m4) == hific_codec.encode(img, 50, model=m4)
+def test_effort_is_reproducible(kodim23):
+    img = kodim23[256:384, 256:448]
+    assert hific_codec.encode(img, 30, effort=1) == hific_codec.encode(img, 30, effort=1)
+
+
+def test_the_encoder_keeps_the_cheaper_file(kodim23):
+    """api._cheaper scores real files (bytes + lambda x MSE of the decoded pixels), so a candidate
+    that only the model's estimate favours never replaces the effort-0 file."""
+    img = kodim23[:128, :128]
+    m = codec.load()
+    base = hific_codec.encode(img, 50)
+    noisy = np.clip(img.astype(np.int16) + np.random.default_rng(0).integers(-40, 41, img.shape), 0, 255)
+    worse = hific_codec.encode(noisy.astype(np.uint8), 50)  # same header, far from img
+    assert rd_cost(img, worse, 50) > rd_cost(img, base, 50)
+    assert api._cheaper(m, img, base, worse) == base
+    assert api._cheaper(m, img, worse, base) == base
+
+
+def test_sga_rounding_anneals_to_hard_rounding():
+    gen = torch.Generator().manual_seed(0)
+    v = torch.tensor([-1.7, -0.2, 0.1, 0.3, 2.65, 4.0]).repeat(2000)
+    hot = sga_round(v, 0.5, gen)
+    assert torch.all((hot >= torch.floor(v)) & (hot <= torch.floor(v) + 1))  # between the neighbours
+    assert (hot - torch.round(v)).abs().max() > 0.3  # at tau 0.5 the rounding is soft and random
+    cold = sga_round(v, 0.05, gen)
+    assert (cold - torch.round(v)).abs().mean() < 0.01  # at tau 0.05 it is almost the coder's
 
 
 def test_effort_is_validated(crop):

@@ -14,6 +14,7 @@ class NicCodec(Codec):
     model: str | None = None
     decoder: str = "fidelity"
     realism: float | None = None
+    effort: int = 0
 
     def check(self) -> None:
         from hific_codec import codec, zoo
@@ -29,7 +30,7 @@ class NicCodec(Codec):
     def encode(self, rgb: np.ndarray, q) -> bytes:
         import hific_codec
 
-        return hific_codec.encode(rgb, float(q), model=self.model)
+        return hific_codec.encode(rgb, float(q), model=self.model, effort=self.effort)
 
     def decode(self, data: bytes) -> np.ndarray:
         import hific_codec
@@ -50,6 +51,18 @@ def nic() -> Codec:
     from hific_codec import zoo
 
     return NicCodec("nic", f"{describe(zoo.get())}, fidelity decoder", NIC_QUALITIES)
+
+
+@register("nic-e1")
+def nic_e1() -> Codec:
+    """The default model at encoder effort 1 (hific_codec/refine.py): same decoder, refined latents.
+    Four of the twelve qualities, spanning them (as in Bjøntegaard's BD-rate): at about 50 s per Kodak
+    encode in a one-thread worker, the full sweep would take over three hours on 2 cores."""
+    from hific_codec import refine, zoo
+
+    e = refine.EFFORTS[1]
+    return NicCodec("nic-e1", f"{describe(zoo.get())}, fidelity decoder, encoder effort 1 ({e.steps} SGA steps)",
+                    (0, 38.75, 73.75, 100), effort=1)
 
 
 def _earlier(model_id: int) -> Codec:
