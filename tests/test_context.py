@@ -187,6 +187,8 @@ def test_joint_training_resumes_and_exports_network_and_context(tmp_path, monkey
     fidelity.main(joint + ["--steps", "2"])
     fidelity.main(joint + ["--steps", "3"])  # resumes at step 2
     meta = checkpoint.load_meta(tmp_path / "joint" / "last.safetensors")
+    first = json.loads((tmp_path / "joint" / "log.jsonl").read_text().splitlines()[0])
+    assert first["step"] == 0 and first["init"].endswith("last.safetensors")  # the curve starts at the init's score
     assert meta["step"] == 3 and meta["context_seconds"] == 36.0 and meta["model_config"]["t_min"] == -3
     # A joint checkpoint starts a new run with both modules (model 7 came from model 6 so), its
     # steps counted on; --fit-minutes lays the schedule over the steps that fit the time.

@@ -211,6 +211,9 @@ def main(argv: list[str] | None = None) -> None:
     gpu0 = meta.setdefault("gpu_seconds", 0.0)
     step = step0 = meta["step"]
     data_s = 0.0  # host time spent making batches: on an accelerator, the share that is not the GPU's
+    if d.main and init is not None and step == 0:  # the curve starts from the initial network's score
+        log.write(json.dumps({"step": 0, "hours": meta["seconds"] / 3600, "init": args.init, **validate(model, val)}) + "\n")
+        log.flush()
     while step < tc.steps and not distributed.any_rank(time.time() - t_start >= args.minutes * 60, d):
         for g in opt.param_groups:
             g["lr"] = lr_at(step, tc) * g["scale"]
