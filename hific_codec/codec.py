@@ -24,6 +24,7 @@ from bitstream.nicfile import V1_0, V1_2, V1_3
 from bitstream.tiles import TileGrid, padded_size
 
 from . import zoo
+from .entropy_models import bits, gaussian_likelihood, ste_round
 from .models.context import CheckerboardContext, ContextConfig, anchor_mask
 from .models.generator import blocks_halo
 from .models.hyperprior import HyperpriorConfig, MeanScaleHyperprior
@@ -75,10 +76,10 @@ class Model:
             return V1_3
         return V1_0 if self.net.cfg.gs_form == "transposed" else V1_2
 
-    def y_params(self, psi: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def y_params(self, psi: torch.Tensor, y: torch.Tensor, rnd=ste_round) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Float twin of the coder: ψ = h_s(ẑ) and gained y -> (scale, mean, ŷ) at every position
-        (straight-through rounding, for rate estimates and refinement)."""
-        return self.net.y_params(psi, y, self.context)
+        (straight-through rounding unless ``rnd`` says otherwise: rate estimates and refinement)."""
+        return self.net.y_params(psi, y, self.context, rnd)
 
     @property
     def levels(self) -> int:
@@ -329,8 +330,6 @@ def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float]
 def estimate_bits(model: Model, a: Analysis, quality: float) -> float:
     """The model's own rate estimate for the latents `code` sends: continuous Gaussian scales and
     float h_s (and context) for y, the learned factorized prior (as frozen at export) for z."""
-    from .entropy_models import bits, gaussian_likelihood
-
     net = model.net
     y = a.y0 * net.gain(model.t(quality))
     z_hat = torch.round(net.h_a(y))

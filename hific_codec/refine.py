@@ -32,7 +32,6 @@ import torch
 from . import allocator
 from .codec import Analysis, Model
 from .entropy_models import bits, gaussian_likelihood, ste_round
-from .models.context import anchor_mask
 
 
 @dataclass(frozen=True)
@@ -60,20 +59,6 @@ def sga_round(v: torch.Tensor, tau: float, gen: torch.Generator) -> torch.Tensor
     return lo + torch.softmax(logits - torch.log(-torch.log(u)), dim=0)[1]
 
 
-def _quantise(model: Model, psi: torch.Tensor, y: torch.Tensor, rnd) -> tuple[torch.Tensor, ...]:
-    """(scale, mean, ŷ) as the coder derives them, with ``rnd`` in place of rounding ``y - mean``:
-    the anchors from ψ, then the second checkerboard pass from ψ and the anchors (if the model
-    has a context)."""
-    scale, mean = psi.chunk(2, dim=1)
-    y_hat = rnd(y - mean) + mean
-    if model.context is None:
-        return scale, mean, y_hat
-    mask = anchor_mask(y.shape[2], y.shape[3])
-    d_scale, d_mean = model.context.delta(psi, y_hat * mask).chunk(2, dim=1)
-    scale, mean = scale + (1 - mask) * d_scale, mean + (1 - mask) * d_mean
-    return scale, mean, mask * y_hat + (1 - mask) * (rnd(y - mean) + mean)
-
-
 def refine(model: Model, a: Analysis, rgb: np.ndarray, quality: float, effort: Effort) -> Analysis:
     """Return an Analysis whose latents have a lower RD cost at ``quality`` for the HxWx3 uint8
     image ``rgb`` than ``a``'s (or ``a``'s own latents if no scored iterate beat them)."""
@@ -92,7 +77,7 @@ def refine(model: Model, a: Analysis, rgb: np.ndarray, quality: float, effort: E
     gen = torch.Generator().manual_seed(SEED)
 
     def cost(rnd) -> torch.Tensor:
-        scale, mean, y_hat = _quantise(model, net.h_s(ste_round(net.h_a(y))), y, rnd)
+        scale, mean, y_hat = model.y_params(net.h_s(ste_round(net.h_a(y))), y, rnd)
         x_hat = net.g_s(y_hat * inv)[:, :, :h, :w]
         bpp = bits(gaussian_likelihood(y_hat, scale, mean)) / (h * w)
         return (lam * 255.0**2 * (x_hat - x).pow(2).mean() + bpp).sum()

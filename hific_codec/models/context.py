@@ -17,6 +17,7 @@ evaluates g_cm and g_ep in exact fixed point (models/int_context.py), like h_s.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -56,15 +57,16 @@ class CheckerboardContext(nn.Module):
         """Correction to ψ (valid at second-pass positions) from anchors-only ŷ (others zero)."""
         return self.g_ep(torch.cat([psi, self.g_cm(y_hat_anchors)], dim=1))
 
-    def forward(self, psi: Tensor, y: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    def forward(self, psi: Tensor, y: Tensor, rnd: Callable[[Tensor], Tensor] = ste_round) -> tuple[Tensor, Tensor, Tensor]:
         """ψ = h_s(ẑ) and the (gained) latents y -> (scale, mean, ŷ) at every position, as the
-        coder derives them: anchors from ψ, the rest from ψ + Δ(ŷ anchors).  Rounding uses
-        straight-through gradients, as in mixed quantization."""
+        coder derives them: anchors from ψ, the rest from ψ + Δ(ŷ anchors).  ``rnd`` rounds
+        ``y - mean``: straight-through by default, as in mixed quantization; encoder refinement
+        passes a soft rounding (refine.py)."""
         mask = anchor_mask(y.shape[2], y.shape[3], y.device)
         scale0, mean0 = psi.chunk(2, dim=1)
-        y_hat0 = ste_round(y - mean0) + mean0
+        y_hat0 = rnd(y - mean0) + mean0
         d_scale, d_mean = self.delta(psi, y_hat0 * mask).chunk(2, dim=1)
         scale = scale0 + (1 - mask) * d_scale
         mean = mean0 + (1 - mask) * d_mean
-        y_hat = mask * y_hat0 + (1 - mask) * (ste_round(y - mean) + mean)
+        y_hat = mask * y_hat0 + (1 - mask) * (rnd(y - mean) + mean)
         return scale, mean, y_hat

@@ -16,6 +16,7 @@ at coding time (see :mod:`hific_codec.models.int_hyper_synthesis`).
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import math
@@ -115,14 +116,16 @@ class MeanScaleHyperprior(nn.Module):
         return scale, mean
 
     @staticmethod
-    def y_params(psi: Tensor, y: Tensor, context: nn.Module | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    def y_params(psi: Tensor, y: Tensor, context: nn.Module | None = None,
+                 rnd: Callable[[Tensor], Tensor] = ste_round) -> tuple[Tensor, Tensor, Tensor]:
         """ψ = h_s(ẑ) and the gained latents y -> (scale, mean, ŷ) at every position, as the coder
         derives them: ψ alone, or ψ corrected by a checkerboard ``context`` (models/context.py)
-        for the second pass.  ŷ = round(y - mean) + mean with straight-through gradients."""
+        for the second pass.  ŷ = rnd(y - mean) + mean, ``rnd`` straight-through rounding unless
+        given (encoder refinement passes a soft one)."""
         if context is not None:
-            return context(psi, y)
+            return context(psi, y, rnd)
         scale, mean = psi.chunk(2, dim=1)
-        return scale, mean, ste_round(y - mean) + mean
+        return scale, mean, rnd(y - mean) + mean
 
     def forward(self, x: Tensor, t: Tensor, context: nn.Module | None = None) -> HyperpriorOutput:
         """Training pass.  ``context``: a checkerboard context model (models/context.py) trained
