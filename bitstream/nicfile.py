@@ -16,8 +16,9 @@ ANCILLARY = {"iccp": "icc", "exif": "exif", "alph": "alpha"}
 REALISM, REALISM_SCALE = "rlsm", 10000  # u16: suggested realism x 10000
 # A file is written with the lowest version that can read it: 1.1 added tiles; 1.2 marks files of
 # models whose decoder evaluates g_s in sub-pixel form (model 4 on), which a 1.1 decoder would not;
-# 1.3 marks files whose latents are coded in two checkerboard passes (model 5 on).
-V1_0, V1_1, V1_2, V1_3 = (1, 0), (1, 1), (1, 2), (1, 3)
+# 1.3 marks files whose latents are coded in two checkerboard passes (model 5 on); 1.4 files whose
+# checkerboard passes are further split into channel slices (model 8 on).
+V1_0, V1_1, V1_2, V1_3, V1_4 = (1, 0), (1, 1), (1, 2), (1, 3), (1, 4)
 
 
 @dataclass(frozen=True)

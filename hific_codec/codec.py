@@ -4,7 +4,9 @@ Encode: pad to a multiple of 64 (edge replication) -> g_a (tiled) -> ×gain(t) -
 -> code ẑ with the factorized tables -> exact h_s(ẑ) gives (scale index, mean) -> code round(y - mean)
 with the Gaussian scale table.  Models with a checkerboard context (model 5 on) code each tile's y
 in two passes in one stream: the anchors with h_s's parameters, then the rest with parameters
-corrected by the exact context model from the anchors.  Decode mirrors it; only g_s runs in float,
+corrected by the exact context model from the anchors; with channel slices (model 8 on) each
+slice's anchors and then each slice's rest are further passes, conditioned on the slices before.
+Encoder and decoder run one pass schedule (`_passes`).  Decode mirrors it; only g_s runs in float,
 on a tile grid that depends on the image size alone, so the pixels do not depend on the machine's
 memory.
 """
@@ -20,15 +22,15 @@ import torch
 from bitstream import entropy
 from bitstream.container import FormatError
 from bitstream.entropy import TableSet
-from bitstream.nicfile import V1_0, V1_2, V1_3
+from bitstream.nicfile import V1_0, V1_2, V1_3, V1_4
 from bitstream.tiles import TileGrid, padded_size
 
 from . import zoo
 from .entropy_models import bits, gaussian_likelihood, ste_round
-from .models.context import CheckerboardContext, ContextConfig, anchor_mask
+from .models import contexts
+from .models.context import anchor_mask
 from .models.generator import blocks_halo
 from .models.hyperprior import HyperpriorConfig, MeanScaleHyperprior
-from .models.int_context import IntContext
 from .models.int_hyper_synthesis import IntHyperSynthesis
 from .models.layers import subpixel_synthesis
 
@@ -46,8 +48,8 @@ class Model:
     net: MeanScaleHyperprior
     int_hs: IntHyperSynthesis
     z_tables: TableSet
-    context: CheckerboardContext | None = None  # float, for rate estimates and encoder refinement
-    int_ctx: IntContext | None = None  # exact, for coding
+    context: torch.nn.Module | None = None  # float (models/contexts), for rate estimates and refinement
+    int_ctx: object | None = None  # its exact twin, for coding
     _blends: dict = field(default_factory=dict, repr=False)  # realism alpha -> blended generator
     _g_s: torch.nn.Module | None = field(default=None, repr=False)  # g_s in the entry's inference form
 
@@ -73,7 +75,7 @@ class Model:
     def format_version(self) -> tuple[int, int]:
         """The lowest container version whose decoders render this model's files (see nicfile)."""
         if self.context is not None:
-            return V1_3
+            return V1_4 if contexts.kind_of(self.context) == "channel" else V1_3
         return V1_0 if self.net.cfg.gs_form == "transposed" else V1_2
 
     def y_params(self, psi: torch.Tensor, y: torch.Tensor, rnd=ste_round) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -120,11 +122,14 @@ def load(name: str | None = None, model_id: int | None = None) -> Model:
         tensors["z_tables.offsets"].numpy(), tensors["z_tables.lengths"].numpy(), tensors["z_tables.pmf"].numpy()
     )
     ctx = _context(entry) if entry.context else None
-    return Model(entry, net, IntHyperSynthesis(net.h_s), tables, ctx, IntContext(ctx) if ctx else None)
+    return Model(entry, net, IntHyperSynthesis(net.h_s), tables, ctx, contexts.exact(ctx) if ctx else None)
 
 
-def _context(entry: zoo.ZooEntry) -> CheckerboardContext:
-    ctx = CheckerboardContext(ContextConfig(**entry.context["config"]))
+def _context(entry: zoo.ZooEntry) -> torch.nn.Module:
+    try:
+        ctx = contexts.build(entry.context.get("kind", "checkerboard"), entry.context["config"])
+    except (ValueError, TypeError, KeyError) as e:
+        raise FormatError(f"context model of {entry.name!r} is not one this version knows: {e}") from None
     try:
         ctx.load_state_dict(zoo.context_tensors(entry))
     except RuntimeError as e:
@@ -215,14 +220,16 @@ def _tile_acc(model: Model, z_hat: np.ndarray, core, zwin) -> torch.Tensor:
     return acc[:, :, a : a + th, b : b + tw]
 
 
-def _anchors(shape: tuple[int, ...]) -> np.ndarray:
-    """Boolean mask of the first checkerboard pass over a tile's (1, M, h, w) latents."""
-    return np.broadcast_to(anchor_mask(shape[2], shape[3]).bool().numpy(), shape)
-
-
-def _second_pass(model: Model, acc: torch.Tensor, y_hat: np.ndarray, anchors: np.ndarray):
-    """(scale index, mean) of a tile's second pass, from ψ and the decoded anchors of ŷ."""
-    return model.int_hs.params(model.int_ctx(acc, np.where(anchors, y_hat, 0.0)))
+def _passes(model: Model, acc: torch.Tensor, take) -> np.ndarray:
+    """Run one tile's coding passes in order -> ŷ (1, M, h, w).  ``take(channels, positions,
+    scale indexes, means)`` returns the decoded values of those latents (zero elsewhere): the
+    encoder rounds y and records the symbols, the decoder reads them, so both share this schedule.
+    One pass without a context model; two with the checkerboard; 2 per slice with channel slices."""
+    if model.int_ctx is None:
+        idx, mean = model.int_hs.params(acc)
+        return take(np.arange(idx.shape[1]), np.ones(idx.shape, dtype=bool), idx, mean)
+    first = anchor_mask(acc.shape[2], acc.shape[3]).bool().numpy()
+    return model.int_ctx.passes(acc, model.int_hs.params, first, take)
 
 
 def _symbols(y: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -239,17 +246,15 @@ def code(model: Model, a: Analysis, quality: float, tiles: TileGrid | None = Non
     for core, zwin in _latent_tiles(model, a.height, a.width, tiles):
         i, j, th, tw = core
         y = (a.y0[:, :, i : i + th, j : j + tw] * gain).double().numpy()
-        acc = _tile_acc(model, z_hat, core, zwin)
-        idx, mean = model.int_hs.params(acc)
-        sym = _symbols(y, mean)
-        if model.int_ctx is None:
-            y_streams.append(entropy.encode(sym, idx, entropy.gaussian_tables()))
-            continue
-        first = _anchors(sym.shape)
-        idx2, mean2 = _second_pass(model, acc, sym + mean, first)
-        sym2 = _symbols(y, mean2)
-        y_streams.append(entropy.encode_parts(
-            [(sym[first], idx[first]), (sym2[~first], idx2[~first])], entropy.gaussian_tables()))
+        parts = []
+
+        def take(channels, sel, idx, mean, y=y, parts=parts):
+            sym = _symbols(y[:, channels], mean)
+            parts.append((sym[sel], idx[sel]))
+            return np.where(sel, sym + mean, 0.0)
+
+        _passes(model, _tile_acc(model, z_hat, core, zwin), take)
+        y_streams.append(entropy.encode_parts(parts, entropy.gaussian_tables()))
     return z_stream, tuple(y_streams)
 
 
@@ -272,17 +277,14 @@ def decode_latents(model: Model, h: int, w: int, z_stream: bytes, y_streams: tup
     y_hat = torch.empty(y_shape)
     for stream, (core, zwin) in zip(y_streams, _latent_tiles(model, h, w, tiles), strict=True):
         i, j, th, tw = core
-        acc = _tile_acc(model, z_hat, core, zwin)
-        idx, mean = model.int_hs.params(acc)
         dec = entropy.StreamDecoder(stream)
-        if model.int_ctx is None:
-            tile = dec.decode(idx, entropy.gaussian_tables()) + mean
-        else:
-            first = _anchors(idx.shape)
-            tile = np.zeros(idx.shape)
-            tile[first] = dec.decode(idx[first], entropy.gaussian_tables()) + mean[first]
-            idx2, mean2 = _second_pass(model, acc, tile, first)
-            tile[~first] = dec.decode(idx2[~first], entropy.gaussian_tables()) + mean2[~first]
+
+        def take(channels, sel, idx, mean, dec=dec):
+            out = np.zeros(idx.shape)
+            out[sel] = dec.decode(idx[sel], entropy.gaussian_tables()) + mean[sel]
+            return out
+
+        tile = _passes(model, _tile_acc(model, z_hat, core, zwin), take)
         y_hat[:, :, i : i + th, j : j + tw] = torch.from_numpy(tile)  # exact: |v| < 2**15, 8 fractional bits
     return y_hat
 

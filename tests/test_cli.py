@@ -34,7 +34,7 @@ def test_encode_info_decode(photo, tmp_path):
     assert r.returncode == 0, r.stderr
     assert b"bpp" in r.stderr
     info = nic("info", str(out)).stdout.decode()
-    assert "NIC 1.3" in info and "context" in info and "256x192" in info and "quality     40" in info and "iccp" in info
+    assert "NIC 1.4" in info and "context" in info and "256x192" in info and "quality     40" in info and "iccp" in info
     png = tmp_path / "p.png"
     assert nic("decode", str(out), "-o", str(png)).returncode == 0
     im = Image.open(png)

@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-import bitstream
 import hific_codec
 from bitstream.container import FormatError
 from hific_codec import codec
@@ -14,7 +13,7 @@ from hific_codec.models.context import CheckerboardContext, ContextConfig, ancho
 from hific_codec.models.int_context import IntContext
 from hific_codec.models.int_hyper_synthesis import requantize
 
-from .conftest import psnr
+from .conftest import check_tiled_round_trip, psnr
 
 
 @pytest.fixture(scope="module")
@@ -59,14 +58,7 @@ def test_two_pass_latents_round_trip_exactly(random_ctx, crop):
 
 
 def test_tiled_two_pass_coding_round_trips(random_ctx, crop):
-    """Each tile runs its own two passes (the context sees zeros outside the tile)."""
-    grid = bitstream.TileGrid(64, 128)
-    a = codec.analyse(random_ctx, crop)
-    z, ys = codec.code(random_ctx, a, 60.0, grid)
-    got = codec.decode_latents(random_ctx, crop.shape[0], crop.shape[1], z, ys, grid).double().numpy()
-    y = (a.y0 * random_ctx.net.gain(random_ctx.t(60.0))).double().numpy()
-    assert np.abs(got - y).max() <= 0.5 + 1e-9
-    assert len(ys) == grid.count(crop.shape[1], crop.shape[0]) > 4
+    check_tiled_round_trip(random_ctx, crop)
 
 
 def test_fixed_point_context_tracks_the_float_network(random_ctx):
@@ -229,26 +221,15 @@ def test_joint_training_resumes_and_exports_network_and_context(tmp_path, monkey
         codec.load.cache_clear()
 
 
-def test_joint_training_beats_the_frozen_context_at_both_ends(kodim23):
-    """Model 6 (network + context trained together) against model 5 (context over the frozen
-    network): measured on kodim23, 15% (q10) and 11% (q80) fewer bytes at 0.07-0.08 dB more PSNR."""
-    m6, m5 = codec.load(model_id=6), codec.load(model_id=5)
-    assert m6.context is not None and m6.entry.sha256 != m5.entry.sha256
-    for q in (10, 80):
-        new = hific_codec.encode(kodim23, q, model=m6.entry.name)
-        old = hific_codec.encode(kodim23, q, model=m5.entry.name)
-        assert len(new) < 0.95 * len(old)
-        assert psnr(kodim23, hific_codec.decode(new)) > psnr(kodim23, hific_codec.decode(old)) - 0.02
-
-
-def test_accelerator_fine_tune_gains_at_the_same_rate(kodim23):
-    """Model 7 (model 6 + 9,840 joint steps of batch 16 on a lent H100, z tables with a floor)
-    against model 6: measured on kodim23, 5.1% fewer bytes at q10 with +0.10 dB, 2.2% fewer bytes
-    at q80 with +0.45 dB."""
-    m7, m6 = codec.load(model_id=7), codec.load(model_id=6)
-    assert m7.entry.gpu_hours > 0 and m6.entry.gpu_hours == 0
-    for q, size, gain in ((10, 0.97, 0.05), (80, 0.99, 0.3)):
+def test_joint_and_accelerator_training_beat_the_frozen_context(kodim23):
+    """Model 7 against model 5 (a context trained over the frozen model 4): model 7 is model 5's
+    network and context trained on together, 8,000 steps on 2 CPU cores (model 6, retired in
+    session 11 for the weights budget) and then 9,840 steps of batch 16 on a lent H100.  Measured on
+    kodim23: 19% fewer bytes at q10 with +0.18 dB, 13% fewer at q80 with +0.54 dB."""
+    m7, m5 = codec.load(model_id=7), codec.load(model_id=5)
+    assert m7.entry.gpu_hours > 0 and m5.entry.gpu_hours == 0 and m7.entry.sha256 != m5.entry.sha256
+    for q, size, gain in ((10, 0.85, 0.1), (80, 0.9, 0.4)):
         new = hific_codec.encode(kodim23, q, model=m7.entry.name)
-        old = hific_codec.encode(kodim23, q, model=m6.entry.name)
+        old = hific_codec.encode(kodim23, q, model=m5.entry.name)
         assert len(new) < size * len(old)
         assert psnr(kodim23, hific_codec.decode(new)) > psnr(kodim23, hific_codec.decode(old)) + gain

@@ -85,11 +85,11 @@ def nic_m5() -> Codec:
     return _earlier(5)
 
 
-@register("nic-m6")
-def nic_m6() -> Codec:
-    """Model 6 (trained on 2 CPU cores only) side by side with the default, to measure what the
-    accelerator fine-tune pays."""
-    return _earlier(6)
+@register("nic-m7")
+def nic_m7() -> Codec:
+    """Model 7 (checkerboard context only) side by side with the default, to measure what the
+    channel slices pay."""
+    return _earlier(7)
 
 
 # Model 3's quality q is rate level t = -3 + q/10: 0/10/20 are the extrapolated low-rate levels,

@@ -77,3 +77,13 @@ class IntContext:
         for n, (a, b) in enumerate(SECOND_PHASES):
             out[:, 2 * a + b] += delta[n]
         return F.pixel_shuffle(out.view(1, -1, h, w), 2)
+
+    def passes(self, acc: torch.Tensor, params, first: np.ndarray, take) -> np.ndarray:
+        """The two coding passes of one tile (the interface of IntChannelContext.passes): the
+        anchors with ψ's parameters, then the rest with ψ + Δ(decoded anchors)."""
+        channels = np.arange(acc.shape[1] // 2)
+        idx, mean = params(acc)
+        anchors = np.broadcast_to(first, idx.shape)
+        y_hat = take(channels, anchors, idx, mean)  # zero off the anchors
+        idx, mean = params(self(acc, y_hat))
+        return y_hat + take(channels, ~anchors, idx, mean)

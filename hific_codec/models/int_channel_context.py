@@ -1,0 +1,86 @@
+"""Exact fixed-point evaluation of the channel-conditional checkerboard context
+(models/channel_context.py), with the layers and bit widths of :mod:`.int_hyper_synthesis`.
+
+One slice's correction, from ``prior`` (the decoded slices before it, 2**-MEAN_BITS grid)::
+
+    prior ─c_k─floor─> f (A_BITS) ─────────────────────────┐
+    slice's accumulators (OUT_FRAC) ─floor─> (A_BITS) ─────┴─concat─head[0]─ReLU─floor─head[2]─> Δ (OUT_FRAC)
+
+:meth:`IntChannelContext.passes` runs the coding passes of one tile in order; the coder supplies
+how each pass's values are obtained (encoder: rounding y; decoder: reading the stream), so both
+sides share one schedule.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .channel_context import ChannelContext
+from .int_context import ANCHOR_PHASES, SECOND_PHASES, IntContext
+from .int_hyper_synthesis import A_BITS, MEAN_BITS, OUT_FRAC, W_BITS, FixedConv, requantize
+
+# take(channels, positions, scale indexes, means) -> the decoded values of those latents:
+# ``channels`` index the tile's latent channels, the other three are (1, len(channels), h, w).
+Take = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
+Params = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]
+
+
+class IntChannelContext:
+    def __init__(self, ctx: ChannelContext):
+        self.cfg = ctx.cfg
+        self.base = IntContext(ctx.base)
+        self.order = np.array(ctx.cfg.coding_order)
+        self.c_a = [FixedConv(c, MEAN_BITS) for c in ctx.c_a]
+        self.c_n = [FixedConv(c, MEAN_BITS) for c in ctx.c_n]
+        self.a = [(FixedConv(h[0], A_BITS), FixedConv(h[2], A_BITS)) for h in ctx.a]
+        self.n = [(FixedConv(h[0], A_BITS), FixedConv(h[2], A_BITS)) for h in ctx.n]
+
+    @staticmethod
+    def correct(conv: FixedConv, head, acc: torch.Tensor, prior: np.ndarray, phases) -> torch.Tensor:
+        """A slice's (scale, mean) accumulators (1, 2C, h, w) plus the correction from ``prior``,
+        at the positions of the listed 2x2 ``phases`` only (elsewhere unchanged): a pass needs
+        half of them, so the 5x5 convolution runs with stride 2 from each phase's offset, the
+        same integer sums as at full resolution for half the work."""
+        p = torch.from_numpy(np.asarray(prior, dtype=np.float64) * 2.0**MEAN_BITS)  # exact
+        conv.check(p, "latents")
+        r = conv.w.shape[-1] // 2
+        padded = F.pad(p, (r, r, r, r))
+        out = acc.clone()
+        for a, b in phases:
+            f = requantize(F.conv2d(padded[:, :, a:, b:], conv.w, conv.b, stride=2), MEAN_BITS + W_BITS, relu=False)
+            here = acc[:, :, a::2, b::2]
+            x = torch.cat([requantize(here, OUT_FRAC, relu=False), f], dim=1)
+            x = requantize(head[0](x, "context features"), A_BITS + W_BITS, relu=True)
+            out[:, :, a::2, b::2] = here + head[1](x, "context features")
+        return out
+
+    def passes(self, acc: torch.Tensor, params: Params, first: np.ndarray, take: Take) -> np.ndarray:
+        """One tile: ψ accumulators (1, 2M, h, w), the params map (accumulators -> (scale
+        indexes, means)), the anchor mask (1, 1, h, w) bool and ``take`` -> ŷ (1, M, h, w)."""
+        M, (h, w) = acc.shape[1] // 2, acc.shape[2:]
+        o = self.order
+        y_hat = np.zeros((1, M, h, w))
+
+        def slice_acc(a: torch.Tensor, ch: np.ndarray) -> torch.Tensor:
+            idx = torch.from_numpy(ch)
+            return torch.cat([a[:, idx], a[:, idx + M]], dim=1)
+
+        for k, (i, j) in enumerate(self.cfg.bounds):
+            a = slice_acc(acc, o[i:j])
+            if k:
+                a = self.correct(self.c_a[k - 1], self.a[k - 1], a, np.where(first, y_hat[:, o[:i]], 0.0),
+                                 ANCHOR_PHASES)
+            idx, mean = params(a)
+            y_hat[:, o[i:j]] = take(o[i:j], np.broadcast_to(first, idx.shape), idx, mean)
+        corrected = self.base(acc, np.where(first, y_hat, 0.0))  # ψ + Δ off the anchors
+        rest = ~first
+        for k, (i, j) in enumerate(self.cfg.bounds):
+            a = slice_acc(corrected, o[i:j])
+            if k:
+                a = self.correct(self.c_n[k - 1], self.n[k - 1], a, y_hat[:, o[:i]], SECOND_PHASES)
+            idx, mean = params(a)
+            y_hat[:, o[i:j]] += take(o[i:j], np.broadcast_to(rest, idx.shape), idx, mean)
+        return y_hat
