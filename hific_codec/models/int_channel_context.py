@@ -68,14 +68,15 @@ class IntChannelContext:
             idx = torch.from_numpy(ch)
             return torch.cat([a[:, idx], a[:, idx + M]], dim=1)
 
+        # take() returns zeros off the positions it is asked for, so until the second loop y_hat
+        # holds the decoded anchors and zeros: the anchors-only input the corrections expect.
         for k, (i, j) in enumerate(self.cfg.bounds):
             a = slice_acc(acc, o[i:j])
             if k:
-                a = self.correct(self.c_a[k - 1], self.a[k - 1], a, np.where(first, y_hat[:, o[:i]], 0.0),
-                                 ANCHOR_PHASES)
+                a = self.correct(self.c_a[k - 1], self.a[k - 1], a, y_hat[:, o[:i]], ANCHOR_PHASES)
             idx, mean = params(a)
             y_hat[:, o[i:j]] = take(o[i:j], np.broadcast_to(first, idx.shape), idx, mean)
-        corrected = self.base(acc, np.where(first, y_hat, 0.0))  # ψ + Δ off the anchors
+        corrected = self.base(acc, y_hat)  # ψ + Δ off the anchors
         rest = ~first
         for k, (i, j) in enumerate(self.cfg.bounds):
             a = slice_acc(corrected, o[i:j])

@@ -106,15 +106,16 @@ class LatentCache:
     def __init__(self, path, net, sampler: CropSampler, n: int, seed: int):
         from safetensors.torch import load_file, save_file
 
-        t0, self.built = time.time(), not path.exists()
-        if self.built:
+        self.seconds = 0.0  # building it counts as training time; loading it again does not
+        if path.exists():
+            self.y = load_file(path)["y"]
+        else:
+            t0 = time.time()
             with torch.no_grad():
                 self.y = torch.cat([net.g_a(sampler.batch(min(16, n - k))).half() for k in range(0, n, 16)])
             self.y = self.y.contiguous()
             save_file({"y": self.y}, path)
-        else:
-            self.y = load_file(path)["y"]
-        self.seconds = time.time() - t0 if self.built else 0.0  # counts as training time
+            self.seconds = time.time() - t0
         self.g = torch.Generator().manual_seed(seed)
 
     def batch(self, n: int) -> torch.Tensor:
