@@ -9,8 +9,10 @@
 #   smoke   imports, a short run per batch size (s/step), the --fit-minutes path, a profile of
 #           20 steps at batch 64 (top operators, host share); data part 1 only
 #   train   VARIANTS side by side on the one GPU for MINUTES each; slim fp16 checkpoints and
-#           logs to $OUT.  A second `train` on the same (warm) machine resumes each variant's
-#           run in /tmp and lays a new schedule from where it stopped.
+#           logs to $OUT.  A second `train` on the same (warm) machine continues each variant's
+#           run (INIT=/tmp/runA/last.safetensors INIT_CONTEXT=) and lays a new schedule from there.
+#           Default start (model 8): model 7's joint checkpoint with model 8's channel slices
+#           (checkpoints/chctx8), trained together (train.fidelity --init-context).
 # DEVICE=cpu runs the same thing here, to check the script before spending device time.
 #
 # Model 7 (session 7, one H100, 15 minutes of device time in all): `smoke` on part 1, then
@@ -49,7 +51,11 @@ mkdir -p $DATA
 for p in .devdata1 .devdata2; do if [ -d $p ]; then cp -r $p/. $DATA/; fi; done
 echo "data: $(find $DATA -type f | wc -l) files, $(du -sm $DATA | cut -f1) MB"
 INIT=${INIT:-checkpoints/joint-gpu/last.safetensors}  # model 7; model 7 itself came from checkpoints/joint
-common="--device $DEVICE --data $DATA --init $INIT --t-min -3 --threads 3 --ckpt-minutes 2"
+# Model 8's channel slices (trained over model 7's frozen network) join the run and replace its
+# checkerboard: network and slices then train together.  Continuing a joint run on a warm machine
+# (INIT=/tmp/runA/last.safetensors) must drop them: INIT_CONTEXT= (empty).
+INIT_CONTEXT=${INIT_CONTEXT-checkpoints/chctx8/last.safetensors}
+common="--device $DEVICE --data $DATA --init $INIT ${INIT_CONTEXT:+--init-context $INIT_CONTEXT} --t-min -3 --threads 3 --ckpt-minutes 2"
 if [ "$mode" = smoke ]; then
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
   $PY -c "import torch, numpy, compressai; print('torch', torch.__version__, 'numpy', numpy.__version__, 'compressai', compressai.__version__)"

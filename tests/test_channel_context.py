@@ -153,3 +153,75 @@ def test_training_resumes_and_export_ships_a_new_model(tmp_path, monkeypatch):
     finally:
         zoo.entries.cache_clear()
         codec.load.cache_clear()
+
+
+def test_joint_training_with_channel_slices_exports_a_1_4_model(tmp_path, monkeypatch):
+    """train.fidelity --init-context of a channel-context checkpoint: network and slices train
+    together (from a fidelity or a joint checkpoint, whose checkerboard the slices' own replaces);
+    the context's hours include its checkerboard's; export writes a channel entry that codes 1.4."""
+    import json
+
+    from PIL import Image
+
+    import hific_codec
+    from hific_codec import checkpoint, zoo
+    from hific_codec.models.context import CheckerboardContext, ContextConfig
+    from hific_codec.train import export, fidelity
+
+    rng = np.random.default_rng(2)
+    for k in range(3):
+        Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).resize((160, 160)).save(tmp_path / f"{k}.png")
+    common = ["--data", str(tmp_path), "--threads", "1", "--crop", "64", "--batch", "2", "--eval-every", "100",
+              "--t-min", "-3"]
+    fidelity.main(["--run-dir", str(tmp_path / "net"), "--N", "8", "--M", "8", "--steps", "1"] + common)
+    cfg = ChannelContextConfig(base=ContextConfig(M=8, channels=8, hidden=16), slices=(2, 6),
+                               order=(3, 1, 0, 2, 4, 5, 7, 6), features=4, hidden=8)
+    ch = ChannelContext(cfg)
+    torch.nn.init.normal_(ch.n[0][-1].weight, std=0.05)  # not the checkerboard alone
+    ch_ckpt = tmp_path / "ch.safetensors"
+    checkpoint.save(ch_ckpt, ch, None, {"step": 4, "seconds": 72.0, "model_config": cfg.to_dict(), "kind": "channel",
+                                        "init_context": {"sha256": "0" * 64, "train_hours": 0.02, "train_steps": 5}})
+    joint = ["--run-dir", str(tmp_path / "joint"), "--init", str(tmp_path / "net" / "last.safetensors"),
+             "--init-context", str(ch_ckpt)] + common
+    fidelity.main(joint + ["--steps", "1"])
+    fidelity.main(joint + ["--steps", "2"])  # resumes: the context is rebuilt by its kind
+    meta = checkpoint.load_meta(tmp_path / "joint" / "last.safetensors")
+    assert meta["step"] == 2 and meta["context_kind"] == "channel"
+    assert meta["context_seconds"] == 72.0 + 72.0 and meta["init"]["context_steps"] == 4 + 5
+    from safetensors.torch import load_file
+
+    trained = load_file(tmp_path / "joint" / "last.safetensors")["model.ctx.n.0.2.weight"]
+    assert trained.shape == ch.n[0][-1].weight.shape and not torch.equal(trained, ch.n[0][-1].weight)  # trained too
+
+    # From a joint checkpoint (network + checkerboard): the channel context replaces its checkerboard.
+    cb = tmp_path / "cb.safetensors"
+    checkpoint.save(cb, CheckerboardContext(cfg.base), None, {"step": 5, "seconds": 72.0,
+                                                             "model_config": dataclasses.asdict(cfg.base)})
+    fidelity.main(["--run-dir", str(tmp_path / "cbj"), "--init", str(tmp_path / "net" / "last.safetensors"),
+                   "--init-context", str(cb), "--steps", "1"] + common)
+    fidelity.main(["--run-dir", str(tmp_path / "swap"), "--init", str(tmp_path / "cbj" / "last.safetensors"),
+                   "--init-context", str(ch_ckpt), "--steps", "1"] + common)
+    assert checkpoint.load_meta(tmp_path / "swap" / "last.safetensors")["context_kind"] == "channel"
+    with pytest.raises(SystemExit, match="channel context"):  # a checkerboard cannot replace one
+        fidelity.main(["--run-dir", str(tmp_path / "x"), "--init", str(tmp_path / "cbj" / "last.safetensors"),
+                       "--init-context", str(cb)] + common)
+
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    (wdir / "manifest.json").write_text(zoo.MANIFEST.read_text())
+    monkeypatch.setattr(zoo, "WEIGHTS_DIR", wdir)
+    monkeypatch.setattr(zoo, "MANIFEST", wdir / "manifest.json")
+    export.main([str(tmp_path / "joint" / "last.safetensors"), "--name", "tiny-channel"])
+    e = json.loads((wdir / "manifest.json").read_text())["tiny-channel"]
+    assert e["context"]["kind"] == "channel" and e["context"]["train_steps"] == 9 and e["context"]["train_hours"] == 0.04
+    zoo.entries.cache_clear()
+    codec.load.cache_clear()
+    try:
+        img = rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)
+        data = hific_codec.encode(img, 50, model="tiny-channel")
+        assert hific_codec.info(data).version == (1, 4)  # slices: format 1.4
+        out = hific_codec.decode(data)
+        assert out.shape == img.shape and np.array_equal(out, hific_codec.decode(data))
+    finally:
+        zoo.entries.cache_clear()
+        codec.load.cache_clear()

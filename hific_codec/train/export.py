@@ -7,7 +7,7 @@
 files written with them still decode; the new weights get the next free model id.  Without it,
 the old file is replaced (only sensible before any file was written with it).
 
-A joint checkpoint (network + checkerboard context, ``train.fidelity --init-context``) exports
+A joint checkpoint (network + context model, ``train.fidelity --init-context``) exports
 both: the network's file and the context's own small file, named in the entry's ``context``.
 
 Writes ``hific_codec/weights/<name>-<sha8>.safetensors`` and records it (with hash, training
@@ -82,11 +82,12 @@ def main(argv: list[str] | None = None) -> None:
         cfg = dataclasses.replace(cfg, **{key: json.loads(value)})
     model = MeanScaleHyperprior(cfg)
     ctx = None
+    kind = meta.get("context_kind", "checkerboard")
     if "context_config" in meta:  # joint run (train/fidelity.py's Joint: net + ctx)
-        from ..models.context import CheckerboardContext, ContextConfig
+        from ..models import contexts
         from .fidelity import Joint
 
-        ctx = CheckerboardContext(ContextConfig(**meta["context_config"]))
+        ctx = contexts.build(kind, meta["context_config"])
         checkpoint.load(args.checkpoint, Joint(model, ctx))
     else:
         checkpoint.load(args.checkpoint, model)
@@ -135,6 +136,8 @@ def main(argv: list[str] | None = None) -> None:
             "train_steps": meta["init"]["context_steps"],
             "train_config": {"joint_steps": meta["step"], **meta["train_config"]},
         }
+        if kind != "checkerboard":  # the entry's default kind (zoo: models before 8)
+            manifest[args.name]["context"]["kind"] = kind
     zoo.MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"wrote {fname} ({len(blob) / 1e6:.2f} MB), {meta['step']} steps, {meta['seconds'] / 3600:.2f} h")
 

@@ -19,6 +19,15 @@ the frozen-network context training (train/context.py) could not: latents that t
 predicts well.  The run's hours start from the network's; the context's own pre-training hours
 are kept apart (``context_seconds``) so that exported hours are not counted twice.
 
+A channel-conditional context (models/channel_context.py, trained over the frozen network with
+``train.context --channel``) joins the same way: ``--init-context`` of its checkpoint, with ``--init``
+a fidelity or a joint checkpoint (a joint one's checkerboard is then replaced by the channel
+context's own, which it was fine-tuned from).  Then g_a learns to spread its latents over the
+slices, which a context over a frozen network cannot ask of it (ELIC, He et al. 2022)::
+
+    python -m hific_codec.train.fidelity --run-dir runs/joint8 --init checkpoints/joint-gpu/last.safetensors \
+        --init-context runs/chctx8/last.safetensors --t-min -3 --crop 256 --batch 16 --lr 1e-4 ...
+
 On a lent accelerator the same script runs with ``--device cuda``; ``--fit-minutes M`` lays the
 LR schedule over the steps that fit the lease, and ``--init`` of a joint checkpoint continues
 network and context together.  Model 7 is model 6 continued so on an H100 (scripts/gpu_joint.sh)::
@@ -38,7 +47,7 @@ from pathlib import Path
 import torch
 
 from .. import checkpoint
-from ..models.context import CheckerboardContext, ContextConfig
+from ..models import contexts
 from ..models.hyperprior import HyperpriorConfig, MeanScaleHyperprior
 from . import distributed
 from .data import CropSampler, DataConfig, center_crops, load_split
@@ -63,7 +72,7 @@ class TrainConfig:
 class Joint(torch.nn.Module):
     """Network and context model under one module: one checkpoint, one DDP wrapper."""
 
-    def __init__(self, net: MeanScaleHyperprior, ctx: CheckerboardContext):
+    def __init__(self, net: MeanScaleHyperprior, ctx: torch.nn.Module):
         super().__init__()
         self.net, self.ctx = net, ctx
 
@@ -152,19 +161,25 @@ def main(argv: list[str] | None = None) -> None:
             tc = dataclasses.replace(tc, lr=args.lr)
     elif args.init:
         init = checkpoint.load_meta(args.init)
-        if "context_config" in init and args.init_context:
-            raise SystemExit(f"{args.init} is a joint checkpoint (network + context): drop --init-context")
+        cmeta = checkpoint.load_meta(args.init_context) if args.init_context else None
+        if "context_config" in init and cmeta and cmeta.get("kind") != "channel":
+            raise SystemExit(f"{args.init} is a joint checkpoint (network + context): drop --init-context, "
+                             "or give a channel context (it replaces the checkerboard)")
         mc = HyperpriorConfig(**init["model_config"])
         prior = init.get("init", {})  # a run that itself started from another counts those steps too
         meta = {"step": 0, "seconds": init["seconds"], "gpu_seconds": init.get("gpu_seconds", 0.0),
                 "init": {"network": args.init, "network_steps": init["step"] + prior.get("network_steps", 0)}}
-        if "context_config" in init:  # a joint checkpoint: both modules
-            meta.update(context_config=init["context_config"], context_seconds=init["context_seconds"])
+        if cmeta:
+            # A channel context's hours include those of the checkerboard it was fine-tuned from
+            # (its pre-training only: joint steps are in the network's hours).
+            base = cmeta.get("init_context", {"train_hours": 0.0, "train_steps": 0})
+            meta.update(context_config=cmeta["model_config"], context_kind=cmeta.get("kind", "checkerboard"),
+                        context_seconds=cmeta["seconds"] + 3600 * base["train_hours"])
+            meta["init"].update(context=args.init_context, context_steps=cmeta["step"] + base["train_steps"])
+        elif "context_config" in init:  # a joint checkpoint: both modules
+            meta.update(context_config=init["context_config"], context_seconds=init["context_seconds"],
+                        context_kind=init.get("context_kind", "checkerboard"))
             meta["init"].update(context=args.init, context_steps=prior["context_steps"])
-        elif args.init_context:
-            cmeta = checkpoint.load_meta(args.init_context)
-            meta.update(context_config=cmeta["model_config"], context_seconds=cmeta["seconds"])
-            meta["init"].update(context=args.init_context, context_steps=cmeta["step"])
     # t_min is inference-only in the network's config, but the gains clamp at it: training below
     # level 0 needs it lowered.
     mc = dataclasses.replace(mc, t_min=min(mc.t_min, tc.t_min))
@@ -173,15 +188,17 @@ def main(argv: list[str] | None = None) -> None:
     net = MeanScaleHyperprior(mc).to(d.device)
     model = net
     if "context_config" in meta:
-        ctx = CheckerboardContext(ContextConfig(**meta["context_config"])).to(d.device)
+        ctx = contexts.build(meta.get("context_kind", "checkerboard"), meta["context_config"]).to(d.device)
         model = Joint(net, ctx)
     if init is not None:
         if "context_config" in init:  # a joint checkpoint holds both modules
-            checkpoint.load(args.init, model)
+            kind = init.get("context_kind", "checkerboard")
+            checkpoint.load(args.init, model if not args.init_context else
+                            Joint(net, contexts.build(kind, init["context_config"])))
         else:
             checkpoint.load(args.init, net)
-            if model is not net:
-                checkpoint.load(args.init_context, ctx)
+        if args.init_context:
+            checkpoint.load(args.init_context, ctx)
         say(d, f"initialised from {args.init} (step {init['step']}, {init['seconds'] / 3600:.2f} h)"
             + (f" and context {meta['init']['context']}" if model is not net else ""))
     params = [p for n, p in model.named_parameters() if not n.endswith(".quantiles")]
