@@ -37,3 +37,23 @@ def check_tiled_round_trip(model, crop: np.ndarray, quality: float = 60.0) -> No
     y = (a.y0 * model.net.gain(model.t(quality))).double().numpy()
     assert np.abs(got - y).max() <= 0.5 + 1e-9
     assert len(ys) == grid.count(crop.shape[1], crop.shape[0]) > 4
+
+
+@pytest.fixture
+def scratch_zoo(tmp_path, monkeypatch):
+    """A copy of the shipped manifest in a scratch folder, with links to the shipped weights, which
+    the zoo then reads and writes: for exports that must not touch the shipped zoo.  The zoo's
+    caches are cleared when the test ends (a test clears them itself once an export has changed
+    the manifest)."""
+    from hific_codec import codec, zoo
+
+    wdir = tmp_path / "weights"
+    wdir.mkdir()
+    (wdir / "manifest.json").write_text(zoo.MANIFEST.read_text())
+    for f in zoo.WEIGHTS_DIR.glob("*.safetensors"):
+        (wdir / f.name).symlink_to(f.resolve())
+    monkeypatch.setattr(zoo, "WEIGHTS_DIR", wdir)
+    monkeypatch.setattr(zoo, "MANIFEST", wdir / "manifest.json")
+    yield wdir
+    zoo.entries.cache_clear()
+    codec.load.cache_clear()

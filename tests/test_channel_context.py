@@ -103,7 +103,7 @@ def test_config_is_checked():
         contexts.build("spiral", {})
 
 
-def test_training_resumes_and_export_ships_a_new_model(tmp_path, monkeypatch):
+def test_training_resumes_and_export_ships_a_new_model(tmp_path, scratch_zoo):
     """--channel over model 7 from cached latents: step 0 is model 7's rate exactly, the run
     resumes, and export writes a 1.4 model whose hours include the checkerboard's."""
     import json
@@ -124,15 +124,7 @@ def test_training_resumes_and_export_ships_a_new_model(tmp_path, monkeypatch):
     train_context.main(args + ["--steps", "3"])  # resumes at step 2, reuses the cached latents
     rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [0, 2, 3] and rows[0]["t7_saving"] == 0.0 == rows[0]["t-3_saving"]
-    wdir = tmp_path / "weights"
-    wdir.mkdir()
-    (wdir / "manifest.json").write_text(zoo.MANIFEST.read_text())
-    monkeypatch.setattr(zoo, "WEIGHTS_DIR", wdir)
-    monkeypatch.setattr(zoo, "MANIFEST", wdir / "manifest.json")
-    for e in json.loads(zoo.MANIFEST.read_text()).values():  # the shipped files, by link
-        for f in [e["file"]] + ([e["context"]["file"]] if e.get("context") else []):
-            if not (wdir / f).exists():
-                (wdir / f).symlink_to(zoo.Path(__file__).resolve().parent.parent / "hific_codec" / "weights" / f)
+    wdir = scratch_zoo
     before = json.loads((wdir / "manifest.json").read_text())
     seven = next(e for e in before.values() if e["model_id"] == 7)
     train_context.main(["--export", str(tmp_path / "run" / "last.safetensors"), "--retire-as", "retired-for-test"])
@@ -144,18 +136,14 @@ def test_training_resumes_and_export_ships_a_new_model(tmp_path, monkeypatch):
     assert new["context"]["train_hours"] >= seven["context"]["train_hours"]
     zoo.entries.cache_clear()
     codec.load.cache_clear()
-    try:
-        img = rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)
-        data = hific_codec.encode(img, 50)
-        assert hific_codec.info(data).version == (1, 4)
-        assert hific_codec.decode(data).shape == img.shape
-        assert zoo.realism_for(zoo.get()) is not None  # the generator follows the network weights
-    finally:
-        zoo.entries.cache_clear()
-        codec.load.cache_clear()
+    img = rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)
+    data = hific_codec.encode(img, 50)
+    assert hific_codec.info(data).version == (1, 4)
+    assert hific_codec.decode(data).shape == img.shape
+    assert zoo.realism_for(zoo.get()) is not None  # the generator follows the network weights
 
 
-def test_joint_training_with_channel_slices_exports_a_1_4_model(tmp_path, monkeypatch):
+def test_joint_training_with_channel_slices_exports_a_1_4_model(tmp_path, scratch_zoo):
     """train.fidelity --init-context of a channel-context checkpoint: network and slices train
     together (from a fidelity or a joint checkpoint, whose checkerboard the slices' own replaces);
     the context's hours include its checkerboard's; export writes a channel entry that codes 1.4."""
@@ -206,22 +194,14 @@ def test_joint_training_with_channel_slices_exports_a_1_4_model(tmp_path, monkey
         fidelity.main(["--run-dir", str(tmp_path / "x"), "--init", str(tmp_path / "cbj" / "last.safetensors"),
                        "--init-context", str(cb)] + common)
 
-    wdir = tmp_path / "weights"
-    wdir.mkdir()
-    (wdir / "manifest.json").write_text(zoo.MANIFEST.read_text())
-    monkeypatch.setattr(zoo, "WEIGHTS_DIR", wdir)
-    monkeypatch.setattr(zoo, "MANIFEST", wdir / "manifest.json")
+    wdir = scratch_zoo
     export.main([str(tmp_path / "joint" / "last.safetensors"), "--name", "tiny-channel"])
     e = json.loads((wdir / "manifest.json").read_text())["tiny-channel"]
     assert e["context"]["kind"] == "channel" and e["context"]["train_steps"] == 9 and e["context"]["train_hours"] == 0.04
     zoo.entries.cache_clear()
     codec.load.cache_clear()
-    try:
-        img = rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)
-        data = hific_codec.encode(img, 50, model="tiny-channel")
-        assert hific_codec.info(data).version == (1, 4)  # slices: format 1.4
-        out = hific_codec.decode(data)
-        assert out.shape == img.shape and np.array_equal(out, hific_codec.decode(data))
-    finally:
-        zoo.entries.cache_clear()
-        codec.load.cache_clear()
+    img = rng.integers(0, 256, (48, 80, 3), dtype=np.uint8)
+    data = hific_codec.encode(img, 50, model="tiny-channel")
+    assert hific_codec.info(data).version == (1, 4)  # slices: format 1.4
+    out = hific_codec.decode(data)
+    assert out.shape == img.shape and np.array_equal(out, hific_codec.decode(data))

@@ -154,17 +154,7 @@ def _tiny_photos(folder, seed: int) -> None:
         Image.fromarray(rng.integers(0, 256, (20, 20, 3), dtype=np.uint8)).resize((160, 160)).save(folder / f"{k}.png")
 
 
-def _scratch_zoo(tmp_path, monkeypatch):
-    """A copy of the manifest in a scratch folder, for exports that must not touch the shipped zoo."""
-    wdir = tmp_path / "weights"
-    wdir.mkdir()
-    (wdir / "manifest.json").write_text(zoo.MANIFEST.read_text())
-    monkeypatch.setattr(zoo, "WEIGHTS_DIR", wdir)
-    monkeypatch.setattr(zoo, "MANIFEST", wdir / "manifest.json")
-    return wdir
-
-
-def test_training_runs_resumes_and_exports(tmp_path, monkeypatch):
+def test_training_runs_resumes_and_exports(tmp_path, scratch_zoo):
     from hific_codec.train import realism as train_realism
 
     _tiny_photos(tmp_path, 0)
@@ -178,7 +168,7 @@ def test_training_runs_resumes_and_exports(tmp_path, monkeypatch):
     meta = checkpoint.load_meta(tmp_path / "run" / "last.safetensors")
     assert meta["realism_config"]["knob_frac"] == 0.5 and meta["history"][-1]["config"]["knob_frac"] == 0.5
     # export into a scratch zoo: weights + manifest entry tied to the base model's hash
-    wdir = _scratch_zoo(tmp_path, monkeypatch)
+    wdir = scratch_zoo
     train_realism.main(["--export", str(tmp_path / "run" / "last.safetensors"), "--name", "realism-test"])
     entry = json.loads((wdir / "manifest.json").read_text())["realism-test"]
     assert entry["base"] == zoo.get().sha256 and entry["train_steps"] == 3 and (wdir / entry["file"]).exists()
@@ -187,16 +177,13 @@ def test_training_runs_resumes_and_exports(tmp_path, monkeypatch):
     table["realism-test"]["base"] = zoo.get(model_id=4).sha256
     (wdir / "manifest.json").write_text(json.dumps(table))
     zoo.entries.cache_clear()
-    try:
-        with pytest.raises(SystemExit, match="retire-as"):
-            train_realism.main(["--export", str(tmp_path / "run" / "last.safetensors"), "--name", "realism-test"])
-        train_realism.main(["--export", str(tmp_path / "run" / "last.safetensors"), "--name", "realism-test",
-                            "--retire-as", "realism-test-2"])
-        table = json.loads((wdir / "manifest.json").read_text())
-        assert table["realism-test-2"]["base"] == zoo.get(model_id=4).sha256
-        assert table["realism-test"]["base"] == zoo.get().sha256
-    finally:
-        zoo.entries.cache_clear()
+    with pytest.raises(SystemExit, match="retire-as"):
+        train_realism.main(["--export", str(tmp_path / "run" / "last.safetensors"), "--name", "realism-test"])
+    train_realism.main(["--export", str(tmp_path / "run" / "last.safetensors"), "--name", "realism-test",
+                        "--retire-as", "realism-test-2"])
+    table = json.loads((wdir / "manifest.json").read_text())
+    assert table["realism-test-2"]["base"] == zoo.get(model_id=4).sha256
+    assert table["realism-test"]["base"] == zoo.get().sha256
 
 
 def test_knob_path_is_the_interpolation_and_trains_the_generator_by_alpha():
@@ -292,7 +279,7 @@ def test_decoding_with_residual_blocks_is_tile_exact_and_knob_zero_is_fidelity(k
         model._blends.clear()
 
 
-def test_a_run_grows_residual_blocks_from_a_checkpoint(tmp_path, monkeypatch):
+def test_a_run_grows_residual_blocks_from_a_checkpoint(tmp_path, scratch_zoo):
     from safetensors.torch import load_file
 
     from hific_codec.train import realism as train_realism
@@ -315,7 +302,7 @@ def test_a_run_grows_residual_blocks_from_a_checkpoint(tmp_path, monkeypatch):
     # the moving average started at the grown G and lags it: between the start and G
     e, g = grown["model.E.res.0.conv_out.weight"], grown["model.G.res.0.conv_out.weight"]
     assert g.abs().sum() > e.abs().sum() > 0
-    wdir = _scratch_zoo(tmp_path, monkeypatch)
+    wdir = scratch_zoo
     train_realism.main(["--export", str(tmp_path / "b" / "last.safetensors"), "--name", "realism-test"])
     entry = json.loads((wdir / "manifest.json").read_text())["realism-test"]
     assert torch.equal(load_file(str(wdir / entry["file"]))["res.0.conv_out.weight"], e.half())  # E ships
