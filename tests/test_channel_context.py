@@ -190,6 +190,10 @@ def test_joint_training_with_channel_slices_exports_a_1_4_model(tmp_path, scratc
     fidelity.main(["--run-dir", str(tmp_path / "swap"), "--init", str(tmp_path / "cbj" / "last.safetensors"),
                    "--init-context", str(ch_ckpt), "--steps", "1"] + common)
     assert checkpoint.load_meta(tmp_path / "swap" / "last.safetensors")["context_kind"] == "channel"
+    fidelity.main(["--run-dir", str(tmp_path / "on"), "--init", str(tmp_path / "swap" / "last.safetensors"),
+                   "--steps", "1"] + common)  # a joint run with slices continues with both
+    on = checkpoint.load_meta(tmp_path / "on" / "last.safetensors")
+    assert on["context_kind"] == "channel" and on["init"]["network_steps"] == 1 + 1 + 1
     with pytest.raises(SystemExit, match="channel context"):  # a checkerboard cannot replace one
         fidelity.main(["--run-dir", str(tmp_path / "x"), "--init", str(tmp_path / "cbj" / "last.safetensors"),
                        "--init-context", str(cb)] + common)
