@@ -12,7 +12,8 @@
 #           logs to $OUT.  A second `train` on the same (warm) machine continues each variant's
 #           run (INIT=/tmp/runA/last.safetensors INIT_CONTEXT=) and lays a new schedule from there.
 #           Default start (model 8): model 7's joint checkpoint with model 8's channel slices
-#           (checkpoints/chctx8), trained together (train.fidelity --init-context).
+#           (checkpoints/chctx9: model 8's, 4,000 steps further), trained together
+#           (train.fidelity --init-context).
 # DEVICE=cpu runs the same thing here, to check the script before spending device time.
 #
 # Model 7 (session 7, one H100, 15 minutes of device time in all): `smoke` on part 1, then
@@ -51,10 +52,10 @@ mkdir -p $DATA
 for p in .devdata1 .devdata2; do if [ -d $p ]; then cp -r $p/. $DATA/; fi; done
 echo "data: $(find $DATA -type f | wc -l) files, $(du -sm $DATA | cut -f1) MB"
 INIT=${INIT:-checkpoints/joint-gpu/last.safetensors}  # model 7; model 7 itself came from checkpoints/joint
-# Model 8's channel slices (trained over model 7's frozen network) join the run and replace its
+# Channel slices (trained over model 7's frozen network) join the run and replace its
 # checkerboard: network and slices then train together.  Continuing a joint run on a warm machine
 # (INIT=/tmp/runA/last.safetensors) must drop them: INIT_CONTEXT= (empty).
-INIT_CONTEXT=${INIT_CONTEXT-checkpoints/chctx8/last.safetensors}
+INIT_CONTEXT=${INIT_CONTEXT-checkpoints/chctx9/last.safetensors}
 common="--device $DEVICE --data $DATA --init $INIT ${INIT_CONTEXT:+--init-context $INIT_CONTEXT} --t-min -3 --threads 3 --ckpt-minutes 2"
 if [ "$mode" = smoke ]; then
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv

@@ -26,7 +26,7 @@ context's own, which it was fine-tuned from).  Then g_a learns to spread its lat
 slices, which a context over a frozen network cannot ask of it (ELIC, He et al. 2022)::
 
     python -m hific_codec.train.fidelity --run-dir runs/joint8 --init checkpoints/joint-gpu/last.safetensors \
-        --init-context runs/chctx8/last.safetensors --t-min -3 --crop 256 --batch 16 --lr 1e-4 ...
+        --init-context checkpoints/chctx9/last.safetensors --t-min -3 --crop 256 --batch 16 --lr 1e-4 ...
 
 On a lent accelerator the same script runs with ``--device cuda``; ``--fit-minutes M`` lays the
 LR schedule over the steps that fit the lease, and ``--init`` of a joint checkpoint continues
