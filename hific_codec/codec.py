@@ -22,7 +22,7 @@ import torch
 from bitstream import entropy
 from bitstream.container import FormatError
 from bitstream.entropy import TableSet
-from bitstream.nicfile import V1_0, V1_2, V1_3, V1_4
+from bitstream.nicfile import V1_0, V1_2
 from bitstream.tiles import TileGrid, padded_size
 
 from . import zoo
@@ -75,7 +75,7 @@ class Model:
     def format_version(self) -> tuple[int, int]:
         """The lowest container version whose decoders render this model's files (see nicfile)."""
         if self.context is not None:
-            return V1_4 if contexts.kind_of(self.context) == "channel" else V1_3
+            return contexts.version(self.context)
         return V1_0 if self.net.cfg.gs_form == "transposed" else V1_2
 
     def y_params(self, psi: torch.Tensor, y: torch.Tensor, rnd=ste_round) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
