@@ -34,10 +34,13 @@ def _write(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, A
 
 
 def load(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer | None = None,
-         keep: tuple[str, ...] = ()) -> dict[str, Any]:
+         keep: tuple[str, ...] = (), part: str = "") -> dict[str, Any]:
     """Model (and optimizer) state from ``path``.  Model entries under the ``keep`` prefixes that the
     checkpoint lacks keep their current values (parts added since it was written); any other
-    mismatch is an error."""
+    mismatch is an error.  ``part``: load only the checkpoint's submodule of that name into
+    ``model`` (e.g. "net" of a joint checkpoint), without the optimizer."""
+    if part and optimizer is not None:
+        raise ValueError("the optimizer state belongs to the whole checkpoint, not to one part")
     from safetensors import safe_open
 
     with safe_open(str(path), framework="pt") as f:
@@ -45,7 +48,8 @@ def load(path: str | Path, model: torch.nn.Module, optimizer: torch.optim.Optimi
     tensors = load_file(str(path))
     from .models.gdn import drop_compressai_buffers
 
-    state = drop_compressai_buffers({k[6:]: v for k, v in tensors.items() if k.startswith("model.")})
+    prefix = f"model.{part}." if part else "model."
+    state = drop_compressai_buffers({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
     added = {k: v for k, v in model.state_dict().items() if k.startswith(keep) and k not in state} if keep else {}
     model.load_state_dict({**added, **state})
     groups = json.loads(header.get("param_groups", "null"))

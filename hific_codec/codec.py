@@ -127,7 +127,7 @@ def load(name: str | None = None, model_id: int | None = None) -> Model:
 
 def _context(entry: zoo.ZooEntry) -> torch.nn.Module:
     try:
-        ctx = contexts.build(entry.context.get("kind", "checkerboard"), entry.context["config"])
+        ctx = contexts.build(entry.context.get("kind", contexts.DEFAULT), entry.context["config"])
     except (ValueError, TypeError, KeyError) as e:
         raise FormatError(f"context model of {entry.name!r} is not one this version knows: {e}") from None
     try:

@@ -17,26 +17,28 @@ from .int_context import IntContext
 
 
 class Kind(NamedTuple):
-    build: Callable[[dict], nn.Module]  # config -> untrained float network
+    network: type[nn.Module]  # the float network, built from its config
+    config: Callable[[dict], object]  # a checkpoint's or zoo entry's config dict -> the network's config
     exact: Callable[[nn.Module], object]  # trained network -> fixed-point twin the coder runs
     version: tuple[int, int]  # container version of files coded with it
 
 
 KINDS = {
-    "checkerboard": Kind(lambda config: CheckerboardContext(ContextConfig(**config)), IntContext, V1_3),
-    "channel": Kind(lambda config: ChannelContext(ChannelContextConfig.from_dict(config)), IntChannelContext, V1_4),
+    "checkerboard": Kind(CheckerboardContext, lambda d: ContextConfig(**d), IntContext, V1_3),
+    "channel": Kind(ChannelContext, ChannelContextConfig.from_dict, IntChannelContext, V1_4),
 }
+DEFAULT = "checkerboard"  # the kind of entries and checkpoints that name none (before model 8)
 
 
 def kind_of(module: nn.Module) -> str:
-    return "channel" if isinstance(module, ChannelContext) else "checkerboard"
+    return next(name for name, k in KINDS.items() if type(module) is k.network)
 
 
 def build(kind: str, config: dict) -> nn.Module:
     """An untrained context model of ``kind`` with ``config`` (load its weights next)."""
     if kind not in KINDS:
         raise ValueError(f"unknown context kind {kind!r}; known: {', '.join(KINDS)}")
-    return KINDS[kind].build(config)
+    return KINDS[kind].network(KINDS[kind].config(config))
 
 
 def exact(module: nn.Module):

@@ -253,7 +253,7 @@ def export(ckpt: str, retire_as: str, notes: str, name: str = zoo.DEFAULT_MODEL)
     from .export import next_model_id, retire
 
     meta = checkpoint.load_meta(ckpt)
-    kind = meta.get("kind", "checkerboard")
+    kind = meta.get("kind", contexts.DEFAULT)
     ctx = contexts.build(kind, meta["model_config"])
     checkpoint.load(ckpt, ctx)
     manifest = json.loads(zoo.MANIFEST.read_text())

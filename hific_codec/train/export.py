@@ -25,6 +25,7 @@ import torch
 from safetensors.torch import save
 
 from .. import checkpoint, zoo
+from ..models import contexts
 from ..models.hyperprior import HyperpriorConfig, MeanScaleHyperprior
 
 TAIL = 1e-9  # probability mass left to the escape symbol on each side of a z table
@@ -82,12 +83,10 @@ def main(argv: list[str] | None = None) -> None:
         cfg = dataclasses.replace(cfg, **{key: json.loads(value)})
     model = MeanScaleHyperprior(cfg)
     ctx = None
-    kind = meta.get("context_kind", "checkerboard")
     if "context_config" in meta:  # joint run (train/fidelity.py's Joint: net + ctx)
-        from ..models import contexts
         from .fidelity import Joint
 
-        ctx = contexts.build(kind, meta["context_config"])
+        ctx = contexts.build(meta.get("context_kind", contexts.DEFAULT), meta["context_config"])
         checkpoint.load(args.checkpoint, Joint(model, ctx))
     else:
         checkpoint.load(args.checkpoint, model)
@@ -136,8 +135,8 @@ def main(argv: list[str] | None = None) -> None:
             "train_steps": meta["init"]["context_steps"],
             "train_config": {"joint_steps": meta["step"], **meta["train_config"]},
         }
-        if kind != "checkerboard":  # the entry's default kind (zoo: models before 8)
-            manifest[args.name]["context"]["kind"] = kind
+        if contexts.kind_of(ctx) != contexts.DEFAULT:  # entries name other kinds only
+            manifest[args.name]["context"]["kind"] = contexts.kind_of(ctx)
     zoo.MANIFEST.write_text(json.dumps(manifest, indent=2) + "\n")
     print(f"wrote {fname} ({len(blob) / 1e6:.2f} MB), {meta['step']} steps, {meta['seconds'] / 3600:.2f} h")
 

@@ -173,12 +173,12 @@ def main(argv: list[str] | None = None) -> None:
             # A channel context's hours include those of the checkerboard it was fine-tuned from
             # (its pre-training only: joint steps are in the network's hours).
             base = cmeta.get("init_context", {"train_hours": 0.0, "train_steps": 0})
-            meta.update(context_config=cmeta["model_config"], context_kind=cmeta.get("kind", "checkerboard"),
+            meta.update(context_config=cmeta["model_config"], context_kind=cmeta.get("kind", contexts.DEFAULT),
                         context_seconds=cmeta["seconds"] + 3600 * base["train_hours"])
             meta["init"].update(context=args.init_context, context_steps=cmeta["step"] + base["train_steps"])
         elif "context_config" in init:  # a joint checkpoint: both modules
             meta.update(context_config=init["context_config"], context_seconds=init["context_seconds"],
-                        context_kind=init.get("context_kind", "checkerboard"))
+                        context_kind=init.get("context_kind", contexts.DEFAULT))
             meta["init"].update(context=args.init, context_steps=prior["context_steps"])
     # t_min is inference-only in the network's config, but the gains clamp at it: training below
     # level 0 needs it lowered.
@@ -188,15 +188,14 @@ def main(argv: list[str] | None = None) -> None:
     net = MeanScaleHyperprior(mc).to(d.device)
     model = net
     if "context_config" in meta:
-        ctx = contexts.build(meta.get("context_kind", "checkerboard"), meta["context_config"]).to(d.device)
+        ctx = contexts.build(meta.get("context_kind", contexts.DEFAULT), meta["context_config"]).to(d.device)
         model = Joint(net, ctx)
     if init is not None:
-        if "context_config" in init:  # a joint checkpoint holds both modules
-            kind = init.get("context_kind", "checkerboard")
-            checkpoint.load(args.init, model if not args.init_context else
-                            Joint(net, contexts.build(kind, init["context_config"])))
-        else:
-            checkpoint.load(args.init, net)
+        joint_init = "context_config" in init  # a joint checkpoint holds both modules
+        if joint_init and not args.init_context:
+            checkpoint.load(args.init, model)
+        else:  # its network only: the context comes from --init-context, if any
+            checkpoint.load(args.init, net, part="net" if joint_init else "")
         if args.init_context:
             checkpoint.load(args.init_context, ctx)
         say(d, f"initialised from {args.init} (step {init['step']}, {init['seconds'] / 3600:.2f} h)"
