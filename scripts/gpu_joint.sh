@@ -11,9 +11,11 @@
 #   train   VARIANTS side by side on the one GPU for MINUTES each; slim fp16 checkpoints and
 #           logs to $OUT.  A second `train` on the same (warm) machine continues each variant's
 #           run (INIT=/tmp/runA/last.safetensors INIT_CONTEXT=) and lays a new schedule from there.
-#           Default start (model 8): model 7's joint checkpoint with model 8's channel slices
-#           (checkpoints/chctx9: model 8's, 4,000 steps further), trained together
-#           (train.fidelity --init-context).
+#           Default start: checkpoints/joint9 (session 13), model 7's network and
+#           checkpoints/chctx9's channel slices already trained together for 3,109 CPU steps
+#           (Kodak estimate -0.6% against that start, about -1.1% against model 8); a joint
+#           checkpoint, so no --init-context.  INIT=checkpoints/joint-gpu/last.safetensors
+#           INIT_CONTEXT=checkpoints/chctx9/last.safetensors starts from model 7 + slices instead.
 # DEVICE=cpu runs the same thing here, to check the script before spending device time.
 #
 # Model 7 (session 7, one H100, 15 minutes of device time in all): `smoke` on part 1, then
@@ -51,11 +53,11 @@ DATA=/tmp/nic_train
 mkdir -p $DATA
 for p in .devdata1 .devdata2; do if [ -d $p ]; then cp -r $p/. $DATA/; fi; done
 echo "data: $(find $DATA -type f | wc -l) files, $(du -sm $DATA | cut -f1) MB"
-INIT=${INIT:-checkpoints/joint-gpu/last.safetensors}  # model 7; model 7 itself came from checkpoints/joint
-# Channel slices (trained over model 7's frozen network) join the run and replace its
-# checkerboard: network and slices then train together.  Continuing a joint run on a warm machine
-# (INIT=/tmp/runA/last.safetensors) must drop them: INIT_CONTEXT= (empty).
-INIT_CONTEXT=${INIT_CONTEXT-checkpoints/chctx9/last.safetensors}
+INIT=${INIT:-checkpoints/joint9/last.safetensors}  # network + channel slices, trained together
+# A separate context checkpoint (INIT_CONTEXT=checkpoints/chctx9/...) joins a network-only or
+# checkerboard --init and replaces its context; a joint channel checkpoint such as joint9, or a
+# run continued on a warm machine (INIT=/tmp/runA/last.safetensors), needs none.
+INIT_CONTEXT=${INIT_CONTEXT-}
 common="--device $DEVICE --data $DATA --init $INIT ${INIT_CONTEXT:+--init-context $INIT_CONTEXT} --t-min -3 --threads 3 --ckpt-minutes 2"
 if [ "$mode" = smoke ]; then
   command -v nvidia-smi >/dev/null && nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv
