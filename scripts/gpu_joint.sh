@@ -10,7 +10,7 @@
 #           20 steps at batch 64 (top operators, host share); data part 1 only
 #   train   VARIANTS side by side on the one GPU for MINUTES each; slim fp16 checkpoints and
 #           logs to $OUT.  A second `train` on the same (warm) machine continues each variant's
-#           run (INIT=/tmp/runA/last.safetensors INIT_CONTEXT=) and lays a new schedule from there.
+#           run (INIT=/tmp/runA/last.safetensors) and lays a new schedule from there.
 #           Default start: checkpoints/joint9 (session 13), model 7's network and
 #           checkpoints/chctx9's channel slices already trained together for 3,109 CPU steps
 #           (Kodak estimate -0.6% against that start, about -1.1% against model 8); a joint
