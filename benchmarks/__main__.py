@@ -24,6 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--address", help="Ray cluster address (default: a local Ray; paths must be shared)")
     ap.add_argument("--limit", type=int, help="use only the first N images (quick looks; not for reports)")
     ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--update", action="store_true",
+                    help="keep the report folder's other codecs as measured and rerun only --codecs")
     ap.add_argument("--no-fid", action="store_true", help="skip FID/KID (saves the feature network's time)")
     ap.add_argument("--inception-weights", help="safetensors of torchvision Inception-v3 for standard FID "
                     "(default: EfficientNet-Lite0 features, labelled as such)")
@@ -49,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         ref = np.concatenate(runner.original_features(images, cache)).astype(np.float64)
         fid_ctx = {"cache": cache, "reference": ref, "label": fid.feature_net().label}
     command = "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv)
-    path = report.write(rows, active, label, len(images), out, a.anchor, fid_ctx, command, a.jobs)
+    path = report.write(rows, active, label, len(images), out, a.anchor, fid_ctx, command, a.jobs, a.update)
     print(f"report: {path}")
     return 0
 

@@ -208,7 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     e = zoo.get()
     r = zoo.realism_for(e)
     summary = {"model": e.name, "generator": r.name if r else None, "generator_sha256": r.sha256 if r else None,
-               "generator_train_hours": r.train_hours if r else None, "criterion": crit, "grids": grids,
+               "generator_train_hours": r.train_hours if r else None,
+               "generator_latents": r.latents if r else None, "criterion": crit, "grids": grids,
                "decode_times": times, "machine": report.machine_summary(a.threads),
                "knob_path": knob_path(by_name["kodim23.png"], 10), "knob_fid": knob_fid("kodak")}
     (OUT / "realism.json").write_text(json.dumps(summary, indent=1))
@@ -223,8 +224,9 @@ def _f(v, fmt="{:.1f}") -> str:
 
 def markdown(s: dict) -> str:
     L = ["# Realism decoder (HiFiC-style GAN) vs BPG", "",
-         f"Generator `{s['generator']}` ({(s['generator_sha256'] or '')[:8]}, {s['generator_train_hours']} h CPU training) "
-         f"on model `{s['model']}`; machine: {s['machine']}.  FID/KID use EfficientNet-Lite0 features on 256x256 "
+         f"Generator `{s['generator']}` ({(s['generator_sha256'] or '')[:8]}, {s['generator_train_hours']} h CPU training"
+         + (f", reading {s['generator_latents']} latents" if s.get("generator_latents") else "")
+         + f") on model `{s['model']}`; machine: {s['machine']}.  FID/KID use EfficientNet-Lite0 features on 256x256 "
          "patches (not Inception FID); the curves and per-point tables are in each dataset's REPORT.md.", "",
          "## Criterion: realism FID below BPG's FID at twice the bitrate, at <= 0.2 bpp", ""]
     for d, rows in s["criterion"].items():

@@ -87,9 +87,9 @@ def _cheaper(m, rgb: np.ndarray, base: bytes, refined: bytes) -> bytes:
     pixels).  Refinement optimises the model's estimate of that cost, which can miss (measured:
     model 4 on a 96x128 crop), so effort never makes a file worse than effort 0's."""
     def cost(data: bytes) -> float:
-        f, codec, _, y_hat = _parse(data, True, None)
-        h = f.header
-        px = codec.synthesise(m, y_hat, h.quality, h.height, h.width).astype(np.float64)
+        p = _parse(data, True, None, decoder="fidelity")
+        h = p.f.header
+        px = p.codec.synthesise(m, p.y_hat, h.quality, h.height, h.width).astype(np.float64)
         mse = np.mean((px - rgb) ** 2) / 255.0**2
         return m.net.lmbda(m.t(h.quality)).item() * 255.0**2 * mse + len(data) * 8 / (h.height * h.width)
 
@@ -152,7 +152,18 @@ def info(data: bytes) -> Info:
                 decoders, f.realism, h.model_id, ctx)
 
 
-def _parse(data: bytes, verify: bool, max_pixels: int | None):
+@dataclass
+class _Parsed:
+    f: NicFile
+    codec: object  # the codec module (imported lazily: torch)
+    m: object  # codec.Model
+    y_hat: object  # torch.Tensor (1, M, h, w)
+    alpha: float | None  # the synthesis asked for: None (fidelity) or the realism knob
+    delta: object = None  # bin-mean offsets, when the realism generator reads them
+
+
+def _parse(data: bytes, verify: bool, max_pixels: int | None, decoder: str | None = None,
+           realism: float | None = None) -> _Parsed:
     f = bitstream.read(bytes(data), verify=verify)
     h = f.header
     if max_pixels is not None and _work_pixels(h) > max_pixels:
@@ -169,8 +180,11 @@ def _parse(data: bytes, verify: bool, max_pixels: int | None):
             f"file was written with weights {h.weights_hash.hex()}, but model {m.entry.name!r} here has "
             f"{m.entry.short_hash.hex()}: install the hific-codec version that wrote it"
         )
-    y_hat = codec.decode_latents(m, h.height, h.width, f.z_stream, f.y_streams, f.tiles)
-    return f, codec, m, y_hat
+    alpha = realism_setting(f, decoder, realism)
+    if alpha and m.reads_bin_mean:
+        y_hat, delta = codec.decode_latents(m, h.height, h.width, f.z_stream, f.y_streams, f.tiles, offsets=True)
+        return _Parsed(f, codec, m, y_hat, alpha, delta)
+    return _Parsed(f, codec, m, codec.decode_latents(m, h.height, h.width, f.z_stream, f.y_streams, f.tiles), alpha)
 
 
 def _work_pixels(h: Header) -> int:
@@ -232,12 +246,11 @@ def decode(data: bytes, *, decoder: str | None = None, realism: float | None = N
         chain = [plugins.create(s) for s in post]  # unknown specs and missing weights fail
         for p in chain:  # before any decoding work
             p.ensure_loaded()
-    f, codec, m, y_hat = _parse(data, verify, max_pixels)
-    h = f.header
-    alpha = realism_setting(f, decoder, realism)
-    out = _finish(f, codec.synthesise(m, y_hat, h.quality, h.height, h.width, realism=alpha))
+    p = _parse(data, verify, max_pixels, decoder, realism)
+    h = p.f.header
+    out = _finish(p.f, p.codec.synthesise(p.m, p.y_hat, h.quality, h.height, h.width, realism=p.alpha, delta=p.delta))
     if post:
-        out = plugins.apply_chain(out, chain, plugins.Latents(y_hat[0].numpy(), h.quality, m.entry.name))
+        out = plugins.apply_chain(out, chain, plugins.Latents(p.y_hat[0].numpy(), h.quality, p.m.entry.name))
     return out
 
 
@@ -249,17 +262,18 @@ def decode_batch(files: list[bytes], *, decoder: str | None = None, realism: flo
     """
     import torch
 
-    parsed = [_parse(d, verify, max_pixels) for d in files]
-    settings = [realism_setting(p[0], decoder, realism) for p in parsed]
+    parsed = [_parse(d, verify, max_pixels, decoder, realism) for d in files]
     groups: dict[tuple, list[int]] = {}
-    for k, (f, _, m, y_hat) in enumerate(parsed):
-        groups.setdefault((m.entry.name, f.header.height, f.header.width, settings[k]), []).append(k)
+    for k, p in enumerate(parsed):
+        groups.setdefault((p.m.entry.name, p.f.header.height, p.f.header.width, p.alpha), []).append(k)
     out: list[np.ndarray | None] = [None] * len(files)
     for (_, h, w, alpha), ks in groups.items():
-        _, codec, m, _ = parsed[ks[0]]
-        y = torch.cat([parsed[k][3] for k in ks])
-        rgbs = codec.synthesise(m, y, [parsed[k][0].header.quality for k in ks], h, w, realism=alpha)
+        first = parsed[ks[0]]
+        y = torch.cat([parsed[k].y_hat for k in ks])
+        delta = torch.cat([parsed[k].delta for k in ks]) if first.delta is not None else None
+        rgbs = first.codec.synthesise(first.m, y, [parsed[k].f.header.quality for k in ks], h, w, realism=alpha,
+                                      delta=delta)
         for k, rgb in zip(ks, rgbs):
-            out[k] = _finish(parsed[k][0], rgb)
+            out[k] = _finish(parsed[k].f, rgb)
     return out
 

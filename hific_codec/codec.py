@@ -25,7 +25,7 @@ from bitstream.entropy import TableSet
 from bitstream.nicfile import V1_0, V1_2
 from bitstream.tiles import TileGrid, padded_size
 
-from . import zoo
+from . import bin_mean, zoo
 from .entropy_models import bits, gaussian_likelihood, ste_round
 from .models import contexts
 from .models.context import anchor_mask
@@ -70,6 +70,12 @@ class Model:
             g = _blend(self, key)
             self._blends[key] = (g.res, inference_form(self, g.g_s), g.log_inv_gain)
         return self._blends[key]
+
+    @property
+    def reads_bin_mean(self) -> bool:
+        """Whether this model's realism generator reads ŷ + α δ (`bin_mean`) rather than ŷ."""
+        r = zoo.realism_for(self.entry)
+        return r is not None and r.latents == "bin-mean"
 
     @property
     def format_version(self) -> tuple[int, int]:
@@ -270,32 +276,45 @@ def latent_shapes(model: Model, h: int, w: int) -> tuple[tuple[int, ...], tuple[
 
 @torch.no_grad()
 def decode_latents(model: Model, h: int, w: int, z_stream: bytes, y_streams: tuple[bytes, ...],
-                   tiles: TileGrid | None = None) -> torch.Tensor:
-    """Recover ŷ (float32, gained domain) exactly as the encoder had it."""
+                   tiles: TileGrid | None = None, offsets: bool = False):
+    """Recover ŷ (float32, gained domain) exactly as the encoder had it.  With ``offsets``, returns
+    (ŷ, δ): δ the bin-mean offset of every latent (`bin_mean`), which a realism generator whose
+    entry says ``latents: "bin-mean"`` reads as ŷ + α δ."""
     z_shape, y_shape = latent_shapes(model, h, w)
     z_hat = entropy.decode(z_stream, _channel_index(z_shape), model.z_tables)
     y_hat = torch.empty(y_shape)
+    delta = torch.zeros(y_shape) if offsets else None
     for stream, (core, zwin) in zip(y_streams, _latent_tiles(model, h, w, tiles), strict=True):
         i, j, th, tw = core
         dec = entropy.StreamDecoder(stream)
+        d = np.zeros((1, y_shape[1], th, tw)) if offsets else None
 
-        def take(channels, sel, idx, mean, dec=dec):
+        def take(channels, sel, idx, mean, dec=dec, d=d):
             out = np.zeros(idx.shape)
-            out[sel] = dec.decode(idx[sel], entropy.gaussian_tables()) + mean[sel]
+            sym = dec.decode(idx[sel], entropy.gaussian_tables())
+            out[sel] = sym + mean[sel]
+            if d is not None:  # each latent is taken once, so its slot is still zero
+                part = np.zeros(idx.shape)
+                part[sel] = bin_mean.offsets(sym, idx[sel])
+                d[:, channels] += part
             return out
 
         tile = _passes(model, _tile_acc(model, z_hat, core, zwin), take)
         y_hat[:, :, i : i + th, j : j + tw] = torch.from_numpy(tile)  # exact: |v| < 2**15, 8 fractional bits
-    return y_hat
+        if d is not None:
+            delta[:, :, i : i + th, j : j + tw] = torch.from_numpy(d)  # exact: multiples of 2**-12, |δ| < ½
+    return (y_hat, delta) if offsets else y_hat
 
 
 @torch.no_grad()
 def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float], h: int, w: int,
-               realism: float | None = None) -> np.ndarray:
+               realism: float | None = None, delta: torch.Tensor | None = None) -> np.ndarray:
     """ŷ (B, M, ...) -> uint8 pixels (B, h, w, 3) (or (h, w, 3) for a single quality).
 
     ``realism`` None: the fidelity decoder g_s; a value in [0, 1]: the realism generator at
-    that knob (0 gives g_s's pixels exactly).
+    that knob (0 gives g_s's pixels exactly).  ``delta``: the bin-mean offsets from
+    `decode_latents`, which the realism decoder at knob α reads as ŷ + α δ (only pass them when
+    `Model.reads_bin_mean`).
 
     g_s runs on a fixed 64-latent tile grid with a halo; each tile's pixels go straight to uint8,
     so a large image never holds float pixels in full.
@@ -303,6 +322,8 @@ def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float]
     single = not isinstance(qualities, (list, tuple))
     qs = [qualities] if single else list(qualities)
     res, g_s, log_inv = model.synthesis(realism)
+    if realism is not None and delta is not None:
+        y_hat = y_hat + float(realism) * delta  # α = 0: ŷ itself, the fidelity decoder's input
     inv = torch.cat([model.net.inv_gain(model.t(q), log_inv) for q in qs])
     B, _, H, W = y_hat.shape
     e = blocks_halo(res)  # the blocks' own halo, on top of g_s's

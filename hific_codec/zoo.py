@@ -17,6 +17,7 @@ from bitstream.container import FormatError
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 MANIFEST = WEIGHTS_DIR / "manifest.json"
 DEFAULT_MODEL = "hyperprior-vr"
+LATENTS = ("centre", "bin-mean")
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,14 @@ class ZooEntry:
     # "train_hours", "train_steps", "train_config"}
     context: dict | None = None
     gpu_hours: float = 0.0  # of train_hours, those on a lent accelerator (model 7 on: an H100)
+    # realism family: what the generator reads, "centre" (ŷ, the bin centres) or "bin-mean"
+    # (ŷ + α δ, the entropy model's conditional mean within each bin; hific_codec/bin_mean.py)
+    latents: str = "centre"
+
+    def __post_init__(self):
+        if self.latents not in LATENTS:
+            raise FormatError(f"zoo entry {self.name!r}: latents must be one of {', '.join(LATENTS)}, "
+                              f"got {self.latents!r}")
 
     @property
     def total_train_hours(self) -> float:

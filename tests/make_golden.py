@@ -1,10 +1,13 @@
 """Add golden `.nic` files for the default model (when new weights or a format version ship).
 
     .venv/bin/python -m tests.make_golden
+    .venv/bin/python -m tests.make_golden --realism-only   # a generator or its latents changed
 
 Writes tests/golden/m<model id>_*.nic and adds them to golden.json (format version, weights hash,
 md5 of decoded pixels).  Files of earlier models are never rewritten: they must keep decoding to
-the same pixels (or be refused by name once their weights stop shipping).
+the same pixels (or be refused by name once their weights stop shipping).  The realism decoder's
+pixels are not part of the format: ``--realism-only`` re-pins them, for every committed file
+whose model ships a generator, from the committed files (which it leaves alone).
 """
 from __future__ import annotations
 
@@ -36,10 +39,35 @@ def cases() -> dict[str, tuple[np.ndarray, float]]:
     }
 
 
+def realism_pins(data: bytes, gen) -> dict:
+    """The realism decoder's pixels for one file, keyed by generator and what it reads."""
+    default = hific_codec.decode(data)  # the file's suggestion, if any, else fidelity
+    return {"generator": gen.sha256[:8], "latents": gen.latents,
+            "md5_1.0": hashlib.md5(hific_codec.decode(data, realism=1.0).tobytes()).hexdigest(),
+            "md5_default": hashlib.md5(default.tobytes()).hexdigest()}
+
+
+def repin_realism(table: dict) -> None:
+    from hific_codec import zoo
+
+    for name, row in table.items():
+        model = next((e for e in zoo.entries().values() if e.family == "hyperprior" and e.sha256[:8] == row["weights"]), None)
+        gen = zoo.realism_for(model) if model else None
+        if gen is not None:
+            row["realism"] = realism_pins((HERE / f"{name}.nic").read_bytes(), gen)
+
+
 def main() -> None:
+    import sys
+
     HERE.mkdir(exist_ok=True)
     index = HERE / "golden.json"
     table = json.loads(index.read_text()) if index.exists() else {}
+    if "--realism-only" in sys.argv[1:]:
+        repin_realism(table)
+        index.write_text(json.dumps(table, indent=1) + "\n")
+        print(f"re-pinned the realism pixels of {sum('realism' in r for r in table.values())} golden files")
+        return
     from hific_codec import zoo
 
     prefix = f"m{zoo.get().model_id}_"
@@ -53,12 +81,7 @@ def main() -> None:
         table[name] = {"version": list(info.version), "weights": info.weights_hash, "shape": list(out.shape),
                        "md5": hashlib.md5(out.tobytes()).hexdigest()}
         if gen is not None:  # the realism decoder's pixels, pinned per generator (not part of the format)
-            default = hific_codec.decode(data)  # the file's suggestion, if any, else fidelity
-            table[name]["realism"] = {
-                "generator": gen.sha256[:8],
-                "md5_1.0": hashlib.md5(hific_codec.decode(data, realism=1.0).tobytes()).hexdigest(),
-                "md5_default": hashlib.md5(default.tobytes()).hexdigest(),
-            }
+            table[name]["realism"] = realism_pins(data, gen)
     index.write_text(json.dumps(table, indent=1) + "\n")
     print(f"{len(table)} golden files in {HERE}")
 

@@ -71,6 +71,32 @@ def test_report_aggregates_and_writes_compressai_json(tmp_path):
     assert "BD-rate" in path.read_text() and (tmp_path / "rd_psnr.png").exists()
 
 
+def test_report_update_reruns_some_codecs_and_keeps_the_others(tmp_path):
+    import csv
+    import json
+
+    def rows_for(name, psnr0):
+        return [{"codec": name, "image": f"i{i}", "quality": q, "bytes": 100, "bpp": 0.2 * q / 10 + i,
+                 "psnr-rgb": psnr0 + q / 10, "ms-ssim": 0.9, "ms-ssim-db": 10.0 + q / 10, "encoding_time": 0.01,
+                 "decoding_time": 0.01, "peak_rss_mb": 100} for i in range(2) for q in (10, 50)]
+
+    jpeg, webp = get("jpeg"), get("webp")
+    jpeg.qualities = webp.qualities = (10, 50)
+    report.write(rows_for("webp", 24) + rows_for("jpeg", 25), {"webp": webp, "jpeg": jpeg}, "toy", 2, tmp_path,
+                 anchor="jpeg", command="python -m benchmarks --dataset toy --codecs webp,jpeg")
+    before = json.loads((tmp_path / "webp.json").read_text())
+    path = report.write(rows_for("jpeg", 27), {"jpeg": jpeg}, "toy", 2, tmp_path, anchor="jpeg",
+                        command="python -m benchmarks --codecs jpeg --update", update=True)
+    text = path.read_text()
+    assert json.loads((tmp_path / "webp.json").read_text()) == before  # kept as measured
+    assert json.loads((tmp_path / "jpeg.json").read_text())["results"]["psnr-rgb"] == pytest.approx([28.0, 32.0])
+    assert "--codecs webp,jpeg`" in text and "`--codecs jpeg --update` reran" in text
+    assert text.index("| webp | 10 |") < text.index("| jpeg | 10 |")  # the earlier report's order
+    with open(tmp_path / "per_image.csv", newline="") as f:
+        got = sorted((r["codec"], float(r["psnr-rgb"])) for r in csv.DictReader(f))
+    assert got == sorted([("webp", 25.0), ("webp", 29.0)] * 2 + [("jpeg", 28.0), ("jpeg", 32.0)] * 2)
+
+
 def test_fid_patch_protocol_and_distances():
     from benchmarks import fid
 

@@ -18,7 +18,7 @@ def test_golden_file_decodes_bit_exactly(name):
     expected = TABLE[name]
     from hific_codec import zoo
 
-    shipped = {e.sha256[:8] for e in zoo.entries().values()}
+    shipped = {e.sha256[:8]: e for e in zoo.entries().values()}
     if expected["weights"] not in shipped:  # weights retired: refusal must name them
         with pytest.raises(FormatError, match=expected["weights"]):
             hific_codec.decode(data)
@@ -28,8 +28,21 @@ def test_golden_file_decodes_bit_exactly(name):
     assert hashlib.md5(out.tobytes()).hexdigest() == expected["md5"]
     r = expected.get("realism")
     if r and r["generator"] in shipped:
+        # pinned for what the generator reads; a change of `latents` must re-pin (make_golden --realism-only)
+        assert r.get("latents", "centre") == shipped[r["generator"]].latents
         assert hashlib.md5(hific_codec.decode(data, realism=1.0).tobytes()).hexdigest() == r["md5_1.0"]
         assert hashlib.md5(hific_codec.decode(data).tobytes()).hexdigest() == r["md5_default"]
+
+
+def test_golden_pins_the_shipped_realism_decoder():
+    """The default model's golden files pin its generator's pixels, so none of the checks above is skipped."""
+    from hific_codec import zoo
+
+    model = zoo.get()
+    gen = zoo.realism_for(model)
+    rows = [v for k, v in TABLE.items() if k.startswith(f"m{model.model_id}_")]
+    assert gen is not None and len(rows) >= 7
+    assert all(v["realism"]["generator"] == gen.sha256[:8] and v["realism"]["latents"] == gen.latents for v in rows)
 
 
 def test_golden_set_covers_modes_and_sizes():

@@ -172,6 +172,7 @@ def test_training_runs_resumes_and_exports(tmp_path, scratch_zoo):
     train_realism.main(["--export", str(tmp_path / "run" / "last.safetensors"), "--name", "realism-test"])
     entry = json.loads((wdir / "manifest.json").read_text())["realism-test"]
     assert entry["base"] == zoo.get().sha256 and entry["train_steps"] == 3 and (wdir / entry["file"]).exists()
+    assert entry["latents"] == "bin-mean"  # the decode-time input, as for the shipped generator
     # A generator that decodes for other shipped weights is never replaced, only moved aside.
     table = json.loads((wdir / "manifest.json").read_text())
     table["realism-test"]["base"] = zoo.get(model_id=4).sha256

@@ -102,7 +102,7 @@ def _realism(name: str, knob: float) -> Codec:
 
     e = zoo.get()
     r = zoo.realism_for(e)
-    gen = f"{r.name} ({r.sha256[:8]}, {r.train_hours:.1f} h)" if r else "none installed"
+    gen = f"{r.name} ({r.sha256[:8]}, {r.train_hours:.1f} h, reads {r.latents} latents)" if r else "none installed"
     return NicCodec(name, f"{describe(e)}, realism decoder at {knob:.1f}: generator {gen}",
                     (0, 10, 20, 30, 47.5, 65), decoder="realism", realism=knob)
 

@@ -191,9 +191,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--export", metavar="CKPT", help="write the generator of CKPT to the zoo and stop")
     ap.add_argument("--name", default="realism-vr", help="zoo name for --export")
     ap.add_argument("--retire-as", default="", help="with --export: the name the generator now under --name keeps")
+    ap.add_argument("--latents", choices=("bin-mean", "centre"), default="bin-mean",
+                    help="with --export: what the decoder feeds the generator, ŷ + α δ (bin means, hific_codec/bin_mean.py) "
+                    "or ŷ (bin centres); training always feeds ŷ.  Measure both with benchmarks.realism before shipping")
     args = ap.parse_args(argv)
     if args.export:
-        return export(args.export, args.name, args.retire_as)
+        return export(args.export, args.name, args.retire_as, args.latents)
 
     from .. import codec
 
@@ -297,9 +300,10 @@ def main(argv: list[str] | None = None) -> None:
     run.finish(save, step)
 
 
-def export(ckpt: str, name: str, retire_as: str = "") -> None:
+def export(ckpt: str, name: str, retire_as: str = "", latents: str = "bin-mean") -> None:
     """The generator (fp16) to the zoo, tied to the SHA-256 of the fidelity weights it decodes for.
-    A generator already under ``name`` that serves other shipped weights moves to ``retire_as``."""
+    A generator already under ``name`` that serves other shipped weights moves to ``retire_as``.
+    ``latents``: the entry's decode-time input (`zoo.ZooEntry.latents`)."""
     from .. import zoo
     from ..models.hyperprior import HyperpriorConfig
     from .export import publish, retire
@@ -323,7 +327,7 @@ def export(ckpt: str, name: str, retire_as: str = "") -> None:
             "initialised from the fidelity g_s), fine-tuned with "
             "k_M*MSE + k_P*LPIPS-style and k_T*Gram texture distances on EfficientNet-Lite0 + beta*non-saturating "
             "GAN loss against a latent-conditioned patch discriminator; encoder and entropy model frozen; "
-            f"loss-weight history {json.dumps(meta.get('history', []))}", base=base.sha256)
+            f"loss-weight history {json.dumps(meta.get('history', []))}", base=base.sha256, latents=latents)
 
 
 if __name__ == "__main__":
