@@ -161,12 +161,14 @@ def test_training_runs_resumes_and_exports(tmp_path, scratch_zoo):
     args = ["--run-dir", str(tmp_path / "run"), "--data", str(tmp_path), "--threads", "1", "--d-warmup", "1",
             "--eval-every", "2"]
     train_realism.main(args + ["--steps", "2"])
-    train_realism.main(args + ["--steps", "3", "--knob-frac", "0.5"])  # resumes at step 2, knob in the loop
+    # resumes at step 2, knob in the loop, G now reading the bin means it decodes with
+    train_realism.main(args + ["--steps", "3", "--knob-frac", "0.5", "--train-latents", "bin-mean"])
     rows = [json.loads(line) for line in (tmp_path / "run" / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows] == [2, 3] and all(np.isfinite(r["t0_psnr_real"]) for r in rows)
     assert all(np.isfinite(r["t0_psnr_half"]) for r in rows)
     meta = checkpoint.load_meta(tmp_path / "run" / "last.safetensors")
     assert meta["realism_config"]["knob_frac"] == 0.5 and meta["history"][-1]["config"]["knob_frac"] == 0.5
+    assert meta["realism_config"]["latents"] == "bin-mean"
     # export into a scratch zoo: weights + manifest entry tied to the base model's hash
     wdir = scratch_zoo
     train_realism.main(["--export", str(tmp_path / "run" / "last.safetensors"), "--name", "realism-test"])
@@ -307,3 +309,21 @@ def test_a_run_grows_residual_blocks_from_a_checkpoint(tmp_path, scratch_zoo):
     train_realism.main(["--export", str(tmp_path / "b" / "last.safetensors"), "--name", "realism-test"])
     entry = json.loads((wdir / "manifest.json").read_text())["realism-test"]
     assert torch.equal(load_file(str(wdir / entry["file"]))["res.0.conv_out.weight"], e.half())  # E ships
+
+
+def test_training_sees_the_latents_and_offsets_the_decoder_reads(kodim23):
+    """train.realism.frozen_latents (float h_s and context) against the coder's exact ŷ and δ on
+    one crop: training with --train-latents bin-mean feeds G what the realism decoder will."""
+    from hific_codec.train.realism import frozen_latents
+
+    crop = kodim23[64:192, 128:320]
+    model = codec.load()
+    data = hific_codec.encode(crop, quality=10)
+    f = bitstream.read(data)
+    y_dec, d_dec = codec.decode_latents(model, 128, 192, f.z_stream, f.y_streams, offsets=True)
+    x = torch.from_numpy(crop.astype(np.float32) / 255.0).permute(2, 0, 1)[None]
+    y_tr, d_tr = frozen_latents(model, x, model.t(10.0), offsets=True)
+    same_y = ((y_tr - y_dec).abs() < 0.05).float().mean().item()  # float vs exact μ: same symbols
+    same_d = (d_tr == d_dec).float().mean().item()
+    assert same_y > 0.99 and same_d > 0.98, (same_y, same_d)
+    assert (d_dec != 0).float().mean().item() > 0.01  # the offsets are not trivially all zero

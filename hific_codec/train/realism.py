@@ -31,6 +31,15 @@ residual blocks at the latent resolution in front of g_s, added as the identity 
 generator starts where CKPT's was; ``--ema`` keeps a moving average E of G's weights, which is
 what validation scores and export ships (single G checkpoints swing by ~10% in FID).
 
+What G reads (``latents``, ``--train-latents``): the bin centres ŷ, or ŷ + α δ with δ the entropy
+model's conditional mean of each latent within its coded bin minus the centre (hific_codec/
+bin_mean.py; α the knob of the sample, 1 for the plain share).  The shipped generator was trained
+on centres for 19,174 steps and measured 5-16 FID points better on Kodak at <= 0.2 bpp when
+decoded from bin means; "bin-mean" trains it on what it decodes.  That did not pay: 4,683 more
+steps with bin means (session 14) measured 6-19 FID points worse than the shipped weights
+decoded from bin means (benchmarks/results/training/realism_binmean_finetune_session14.jsonl).
+D is conditioned on ŷ either way.
+
 D trains alone for ``d_warmup`` steps first, so that the generator, which starts as the fidelity
 g_s, meets an informed discriminator.
 """
@@ -72,6 +81,7 @@ class RealismConfig:
     knob_frac: float = 0.0  # share of each batch trained at a random realism knob (see the docstring)
     blocks: int = 0  # residual blocks at the latent resolution in front of g_s (models/generator.py)
     ema: float = 0.0  # decay of an exponential moving average of G's weights, validated and exported (0: off)
+    latents: str = "centre"  # what G reads: ŷ ("centre") or ŷ + α δ ("bin-mean", hific_codec/bin_mean.py)
 
 
 class Pair(nn.Module):
@@ -105,14 +115,25 @@ class Pair(nn.Module):
             e.lerp_(g, 1.0 - decay)
 
 
-def frozen_latents(model, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def frozen_latents(model, x: torch.Tensor, t: torch.Tensor, offsets: bool = False):
     """ŷ (gained domain) as the coder quantises it, with the float twins of h_s and of the
-    context model where the model has one (``model``: a loaded codec.Model; training only)."""
+    context model where the model has one (``model``: a loaded codec.Model; training only).
+    With ``offsets``: (ŷ, δ), δ the bin-mean offsets from the float scales' table indexes (the
+    coder's exact indexes differ at most at a few table boundaries)."""
     net = model.net
     with torch.no_grad():
         y = net.g_a(x) * net.gain(t)
         psi = net.h_s(torch.round(net.h_a(y)))
-        return model.y_params(psi, y)[2]
+        scale, mean, y_hat = model.y_params(psi, y)
+        if not offsets:
+            return y_hat
+        from bitstream.entropy import scale_indexes
+
+        from ..bin_mean import offsets as bin_offsets
+
+        sym = torch.round(y_hat - mean).numpy()
+        delta = bin_offsets(sym.astype("int64"), scale_indexes(scale.double().numpy()))
+        return y_hat, torch.from_numpy(delta).float()
 
 
 class Knob:
@@ -142,7 +163,7 @@ def generator_terms(feats, D, x, x_hat, cond, texture: bool):
 
 
 @torch.no_grad()
-def validate(model, G, feats, crops, t_values=(-2.0, 0.0, 3.0)) -> dict[str, float]:
+def validate(model, G, feats, crops, t_values=(-2.0, 0.0, 3.0), bin_mean: bool = False) -> dict[str, float]:
     """Held-out PSNR, d_P and texture distance of the fidelity decoder (fid), the generator
     (real) and the knob at 0.5 (half; it should land between the two)."""
     net = model.net
@@ -153,9 +174,11 @@ def validate(model, G, feats, crops, t_values=(-2.0, 0.0, 3.0)) -> dict[str, flo
         for x in crops:
             x = x[None]
             tt = torch.full((1,), t)
-            y_hat = frozen_latents(model, x, tt)
-            outs = {"fid": net.g_s(y_hat * net.inv_gain(tt)), "real": G(y_hat, net.inv_gain(tt, G.log_inv_gain)),
-                    "half": knob(y_hat, tt, 0.5)}
+            y_hat, delta = frozen_latents(model, x, tt, offsets=True)
+            if not bin_mean:
+                delta = torch.zeros_like(delta)
+            outs = {"fid": net.g_s(y_hat * net.inv_gain(tt)),
+                    "real": G(y_hat + delta, net.inv_gain(tt, G.log_inv_gain)), "half": knob(y_hat + 0.5 * delta, tt, 0.5)}
             fx = feats.taps(x)
             for name, xo in outs.items():
                 xo = xo.clamp(0, 1)
@@ -185,6 +208,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--knob-frac", type=float, help="share of each batch trained at a random knob (0: off)")
     ap.add_argument("--ema", type=float, help="decay of the moving average of G's weights that is validated and exported")
     ap.add_argument("--d-warmup", type=int, default=RealismConfig.d_warmup)
+    ap.add_argument("--train-latents", choices=("centre", "bin-mean"),
+                    help="what G reads in training (given on a resumed run, replaces the checkpoint's)")
     ap.add_argument("--blocks", type=int, help="residual blocks at the latent resolution (new run, or with --grow-from)")
     ap.add_argument("--grow-from", metavar="CKPT", help="start a new run from CKPT's generator and discriminator "
                     "with --blocks in all (the added ones start as the identity); fresh optimizer, hours counted on")
@@ -193,7 +218,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--retire-as", default="", help="with --export: the name the generator now under --name keeps")
     ap.add_argument("--latents", choices=("bin-mean", "centre"), default="bin-mean",
                     help="with --export: what the decoder feeds the generator, ŷ + α δ (bin means, hific_codec/bin_mean.py) "
-                    "or ŷ (bin centres); training always feeds ŷ.  Measure both with benchmarks.realism before shipping")
+                    "or ŷ (bin centres), whatever it was trained on (--train-latents).  Measure both with "
+                    "benchmarks.realism before shipping")
     args = ap.parse_args(argv)
     if args.export:
         return export(args.export, args.name, args.retire_as, args.latents)
@@ -214,7 +240,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit(f"--grow-from {grow} needs --blocks, at least the {rc.blocks} it has")
         rc = dataclasses.replace(rc, blocks=args.blocks, d_warmup=0)
     given = {"k_m": args.k_m, "k_p": args.k_p, "k_t": args.k_t, "beta": args.beta, "lr_g": args.lr_g,
-             "knob_frac": args.knob_frac, "ema": args.ema}
+             "knob_frac": args.knob_frac, "ema": args.ema, "latents": args.train_latents}
     rc = dataclasses.replace(rc, **{k: v for k, v in given.items() if v is not None})
     model = codec.load(rc.base)
     net = model.net  # frozen, eval (a private copy in this process: the config change stays here)
@@ -256,12 +282,16 @@ def main(argv: list[str] | None = None) -> None:
     while step < rc.steps and time.time() - t_start < args.minutes * 60:
         x = sampler.batch(rc.batch)
         t = rc.t_min + torch.rand(rc.batch) * (net.cfg.levels - 1 - rc.t_min)
-        y_hat = frozen_latents(model, x, t)
-        cond = (y_hat * net.inv_gain(t)).detach()  # D sees the fidelity-normalised latents
+        if rc.latents == "bin-mean":
+            y_hat, delta = frozen_latents(model, x, t, offsets=True)
+        else:
+            y_hat, delta = frozen_latents(model, x, t), None
+        cond = (y_hat * net.inv_gain(t)).detach()  # D sees the fidelity-normalised latents (bin centres)
+        y_in = y_hat if delta is None else y_hat + delta  # what the decoder feeds G at knob 1
         warm = step < rc.d_warmup
         n = rc.batch - (0 if warm else round(rc.batch * rc.knob_frac))  # the rest: knob samples
         with torch.set_grad_enabled(not warm):
-            x_hat = G(y_hat[:n], net.inv_gain(t[:n], G.log_inv_gain))
+            x_hat = G(y_in[:n], net.inv_gain(t[:n], G.log_inv_gain))
         # -- discriminator
         opt.zero_grad(set_to_none=True)
         l_d = (softplus(-D(x[:n], cond[:n])) + softplus(D(x_hat.detach(), cond[:n]))).mean()
@@ -275,7 +305,8 @@ def main(argv: list[str] | None = None) -> None:
             per_sample = rc.k_m * mse + rc.k_p * d_p + rc.k_t * tex + rc.beta * adv
             if n < rc.batch:
                 alpha = torch.rand(()).item()
-                m_a, p_a, t_a, a_a = generator_terms(feats, D, x[n:], knob(y_hat[n:], t[n:], alpha), cond[n:],
+                y_a = y_hat[n:] if delta is None else y_hat[n:] + alpha * delta[n:]
+                m_a, p_a, t_a, a_a = generator_terms(feats, D, x[n:], knob(y_a, t[n:], alpha), cond[n:],
                                                      bool(rc.k_t))
                 per_sample = torch.cat([per_sample, rc.k_m * m_a + alpha * (rc.k_p * p_a + rc.k_t * t_a + rc.beta * a_a)])
                 rec["alpha"] = alpha
@@ -295,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
                   + f" {meta['seconds'] / max(1, step):.2f}s/step", flush=True)
         if step % args.eval_every == 0 or step == rc.steps:
             run.log({"step": step, "hours": meta["seconds"] / 3600, "validated": "G" if pair.E is None else f"ema {rc.ema}",
-                     **validate(model, pair.shipped(), feats, val)})
+                     **validate(model, pair.shipped(), feats, val, bin_mean=rc.latents == "bin-mean")})
         run.tick(save)
     run.finish(save, step)
 
