@@ -210,7 +210,7 @@ def write(rows: list[dict], codecs: dict, dataset: str, n_images: int, out: Path
     stay in the report with their earlier measurements."""
     out.mkdir(parents=True, exist_ok=True)
     old, old_rows = kept(out, set(codecs)) if update else ({}, [])
-    listed = _listed(out)
+    listed = _listed(out) if old else []  # read before this run's REPORT.md replaces it
     curves = aggregate(rows, codecs, dataset, n_images, fid_ctx)
     meta = machine(jobs)
     for name, c in curves.items():

@@ -181,10 +181,10 @@ def _parse(data: bytes, verify: bool, max_pixels: int | None, decoder: str | Non
             f"{m.entry.short_hash.hex()}: install the hific-codec version that wrote it"
         )
     alpha = realism_setting(f, decoder, realism)
-    if alpha and m.reads_bin_mean:
-        y_hat, delta = codec.decode_latents(m, h.height, h.width, f.z_stream, f.y_streams, f.tiles, offsets=True)
-        return _Parsed(f, codec, m, y_hat, alpha, delta)
-    return _Parsed(f, codec, m, codec.decode_latents(m, h.height, h.width, f.z_stream, f.y_streams, f.tiles), alpha)
+    want = bool(alpha) and m.reads_bin_mean  # δ costs decode time: only for a decoder that reads it
+    got = codec.decode_latents(m, h.height, h.width, f.z_stream, f.y_streams, f.tiles, offsets=want)
+    y_hat, delta = got if want else (got, None)
+    return _Parsed(f, codec, m, y_hat, alpha, delta)
 
 
 def _work_pixels(h: Header) -> int:

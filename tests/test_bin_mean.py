@@ -1,6 +1,7 @@
 """hific_codec/bin_mean.py: the entropy model's conditional mean of y within its coded bin."""
 import numpy as np
 import pytest
+import torch
 
 import hific_codec
 from bitstream.entropy import SCALE_TABLE
@@ -59,7 +60,7 @@ def test_realism_decoder_reads_bin_means(kodim23):
     m = codec.load()
     assert m.reads_bin_mean
     y_hat, delta = codec.decode_latents(m, h.height, h.width, f.z_stream, f.y_streams, offsets=True)
-    assert torch_equal(y_hat, codec.decode_latents(m, h.height, h.width, f.z_stream, f.y_streams))
+    assert torch.equal(y_hat, codec.decode_latents(m, h.height, h.width, f.z_stream, f.y_streams))
     assert (delta != 0).any() and (delta.abs() < 0.5).all()
     with_mean = hific_codec.decode(data, realism=1.0)
     centres = codec.synthesise(m, y_hat, h.quality, h.height, h.width, realism=1.0)
@@ -68,12 +69,6 @@ def test_realism_decoder_reads_bin_means(kodim23):
     assert np.array_equal(hific_codec.decode(data, realism=0.0), hific_codec.decode(data, decoder="fidelity"))
     batch = hific_codec.decode_batch([data, data], realism=0.6)
     assert all(np.array_equal(b, hific_codec.decode(data, realism=0.6)) for b in batch)
-
-
-def torch_equal(a, b) -> bool:
-    import torch
-
-    return bool(torch.equal(a, b))
 
 
 def test_zoo_rejects_unknown_latents():

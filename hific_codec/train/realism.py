@@ -116,17 +116,18 @@ class Pair(nn.Module):
 
 
 def frozen_latents(model, x: torch.Tensor, t: torch.Tensor, offsets: bool = False):
-    """ŷ (gained domain) as the coder quantises it, with the float twins of h_s and of the
-    context model where the model has one (``model``: a loaded codec.Model; training only).
-    With ``offsets``: (ŷ, δ), δ the bin-mean offsets from the float scales' table indexes (the
-    coder's exact indexes differ at most at a few table boundaries)."""
+    """(ŷ, δ): ŷ (gained domain) as the coder quantises it, with the float twins of h_s and of the
+    context model where the model has one (``model``: a loaded codec.Model; training only), and
+    the bin-mean offsets δ when ``offsets`` (from the float scales' table indexes: the coder's
+    exact indexes differ at most at a few table boundaries), else zeros, so G reads ŷ + α δ
+    either way."""
     net = model.net
     with torch.no_grad():
         y = net.g_a(x) * net.gain(t)
         psi = net.h_s(torch.round(net.h_a(y)))
         scale, mean, y_hat = model.y_params(psi, y)
         if not offsets:
-            return y_hat
+            return y_hat, torch.zeros_like(y_hat)
         from bitstream.entropy import scale_indexes
 
         from ..bin_mean import offsets as bin_offsets
@@ -174,9 +175,7 @@ def validate(model, G, feats, crops, t_values=(-2.0, 0.0, 3.0), bin_mean: bool =
         for x in crops:
             x = x[None]
             tt = torch.full((1,), t)
-            y_hat, delta = frozen_latents(model, x, tt, offsets=True)
-            if not bin_mean:
-                delta = torch.zeros_like(delta)
+            y_hat, delta = frozen_latents(model, x, tt, offsets=bin_mean)
             outs = {"fid": net.g_s(y_hat * net.inv_gain(tt)),
                     "real": G(y_hat + delta, net.inv_gain(tt, G.log_inv_gain)), "half": knob(y_hat + 0.5 * delta, tt, 0.5)}
             fx = feats.taps(x)
@@ -282,16 +281,12 @@ def main(argv: list[str] | None = None) -> None:
     while step < rc.steps and time.time() - t_start < args.minutes * 60:
         x = sampler.batch(rc.batch)
         t = rc.t_min + torch.rand(rc.batch) * (net.cfg.levels - 1 - rc.t_min)
-        if rc.latents == "bin-mean":
-            y_hat, delta = frozen_latents(model, x, t, offsets=True)
-        else:
-            y_hat, delta = frozen_latents(model, x, t), None
+        y_hat, delta = frozen_latents(model, x, t, offsets=rc.latents == "bin-mean")
         cond = (y_hat * net.inv_gain(t)).detach()  # D sees the fidelity-normalised latents (bin centres)
-        y_in = y_hat if delta is None else y_hat + delta  # what the decoder feeds G at knob 1
         warm = step < rc.d_warmup
         n = rc.batch - (0 if warm else round(rc.batch * rc.knob_frac))  # the rest: knob samples
         with torch.set_grad_enabled(not warm):
-            x_hat = G(y_in[:n], net.inv_gain(t[:n], G.log_inv_gain))
+            x_hat = G(y_hat[:n] + delta[:n], net.inv_gain(t[:n], G.log_inv_gain))  # what the decoder feeds G at knob 1
         # -- discriminator
         opt.zero_grad(set_to_none=True)
         l_d = (softplus(-D(x[:n], cond[:n])) + softplus(D(x_hat.detach(), cond[:n]))).mean()
@@ -305,9 +300,8 @@ def main(argv: list[str] | None = None) -> None:
             per_sample = rc.k_m * mse + rc.k_p * d_p + rc.k_t * tex + rc.beta * adv
             if n < rc.batch:
                 alpha = torch.rand(()).item()
-                y_a = y_hat[n:] if delta is None else y_hat[n:] + alpha * delta[n:]
-                m_a, p_a, t_a, a_a = generator_terms(feats, D, x[n:], knob(y_a, t[n:], alpha), cond[n:],
-                                                     bool(rc.k_t))
+                x_a = knob(y_hat[n:] + alpha * delta[n:], t[n:], alpha)
+                m_a, p_a, t_a, a_a = generator_terms(feats, D, x[n:], x_a, cond[n:], bool(rc.k_t))
                 per_sample = torch.cat([per_sample, rc.k_m * m_a + alpha * (rc.k_p * p_a + rc.k_t * t_a + rc.beta * a_a)])
                 rec["alpha"] = alpha
             l_g = per_sample.mean()
