@@ -55,7 +55,7 @@ import torch
 from torch import nn
 from torch.nn.functional import softplus
 
-from .. import checkpoint
+from .. import checkpoint, zoo
 from ..models.discriminator import ConditionalPatchDiscriminator
 from ..models.generator import RealismGenerator, blend_state, fidelity_twin
 from .data import CropSampler, DataConfig, center_crops, load_split
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--knob-frac", type=float, help="share of each batch trained at a random knob (0: off)")
     ap.add_argument("--ema", type=float, help="decay of the moving average of G's weights that is validated and exported")
     ap.add_argument("--d-warmup", type=int, default=RealismConfig.d_warmup)
-    ap.add_argument("--train-latents", choices=("centre", "bin-mean"),
+    ap.add_argument("--train-latents", choices=zoo.LATENTS,
                     help="what G reads in training (given on a resumed run, replaces the checkpoint's)")
     ap.add_argument("--blocks", type=int, help="residual blocks at the latent resolution (new run, or with --grow-from)")
     ap.add_argument("--grow-from", metavar="CKPT", help="start a new run from CKPT's generator and discriminator "
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--export", metavar="CKPT", help="write the generator of CKPT to the zoo and stop")
     ap.add_argument("--name", default="realism-vr", help="zoo name for --export")
     ap.add_argument("--retire-as", default="", help="with --export: the name the generator now under --name keeps")
-    ap.add_argument("--latents", choices=("bin-mean", "centre"), default="bin-mean",
+    ap.add_argument("--latents", choices=zoo.LATENTS, default="bin-mean",
                     help="with --export: what the decoder feeds the generator, ŷ + α δ (bin means, hific_codec/bin_mean.py) "
                     "or ŷ (bin centres), whatever it was trained on (--train-latents).  Measure both with "
                     "benchmarks.realism before shipping")
@@ -329,7 +329,6 @@ def export(ckpt: str, name: str, retire_as: str = "", latents: str = "bin-mean")
     """The generator (fp16) to the zoo, tied to the SHA-256 of the fidelity weights it decodes for.
     A generator already under ``name`` that serves other shipped weights moves to ``retire_as``.
     ``latents``: the entry's decode-time input (`zoo.ZooEntry.latents`)."""
-    from .. import zoo
     from ..models.hyperprior import HyperpriorConfig
     from .export import publish, retire
 
