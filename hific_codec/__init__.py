@@ -9,9 +9,9 @@ only when an image is actually encoded or decoded.
 """
 import os
 
-# Conditional numerical reproducibility: MKL's GEMM (used by the decoder's synthesis transform)
-# then takes the same code path on every AVX2-capable CPU.  Read by MKL at its first call.
-os.environ.setdefault("MKL_CBWR", "AVX2")
+# Conditional numerical reproducibility for MKL's GEMM (the decoder's synthesis): strict mode,
+# results independent of the thread count.  Read by MKL at its first call (see numerics.py).
+os.environ.setdefault("MKL_CBWR", "AVX2,STRICT")
 
 from bitstream import FormatError  # noqa: E402
 

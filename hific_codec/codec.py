@@ -25,7 +25,7 @@ from bitstream.entropy import TableSet
 from bitstream.nicfile import V1_0, V1_2
 from bitstream.tiles import TileGrid, padded_size
 
-from . import bin_mean, zoo
+from . import bin_mean, numerics, zoo
 from .entropy_models import bits, gaussian_likelihood, ste_round
 from .models import contexts
 from .models.context import anchor_mask
@@ -33,6 +33,8 @@ from .models.generator import blocks_halo
 from .models.hyperprior import HyperpriorConfig, MeanScaleHyperprior
 from .models.int_hyper_synthesis import IntHyperSynthesis
 from .models.layers import subpixel_synthesis
+
+numerics.pin()
 
 LATENT_TILE = 64  # g_s/g_a tile, in latents (1024 px)
 LATENT_HALO = 4  # overlap in latents; the transforms' receptive field is ~2 latents
@@ -329,9 +331,10 @@ def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float]
     e = blocks_halo(res)  # the blocks' own halo, on top of g_s's
     out = np.empty((B, h, w, 3), dtype=np.uint8)
     # oneDNN's convolutions change their summation order with the thread count (measured: ~1e-4
-    # differences, enough to flip roundings).  The native path (im2col + MKL GEMM, with MKL_CBWR
-    # pinned in hific_codec/__init__) splits work over outputs only: same pixels for any thread
-    # count, and each image of a batch is its own GEMM, so batching does not change them either.
+    # differences, enough to flip roundings).  The native path (im2col + MKL GEMM in strict CBWR
+    # mode, numerics.py) gives the same pixels for any thread count, and each image of a batch is
+    # its own GEMM, so batching does not change them either.
+    numerics.warn_if_loose()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # a TF32 notice irrelevant on CPU
         with torch.backends.mkldnn.flags(enabled=False):

@@ -2,12 +2,17 @@
 
     .venv/bin/python -m tests.make_golden
     .venv/bin/python -m tests.make_golden --realism-only   # a generator or its latents changed
+    .venv/bin/python -m tests.make_golden --refs           # (re)write reference pixels and latent pins
 
 Writes tests/golden/m<model id>_*.nic and adds them to golden.json (format version, weights hash,
-md5 of decoded pixels).  Files of earlier models are never rewritten: they must keep decoding to
-the same pixels (or be refused by name once their weights stop shipping).  The realism decoder's
-pixels are not part of the format: ``--realism-only`` re-pins them, for every committed file
-whose model ships a generator, from the committed files (which it leaves alone).
+md5 of decoded pixels, md5 of the entropy-decoded latents), with the reference pixels of every
+decode the test compares (``<name>.ref.npz``, see tests/golden_ref.py).  Files of earlier models
+are never rewritten: they must keep decoding to the same latents exactly, and to the same pixels
+within the documented tolerance (or be refused by name once their weights stop shipping).  The
+realism decoder's pixels are not part of the format: ``--realism-only`` re-pins them, for every
+committed file whose model ships a generator, from the committed files (which it leaves alone).
+``--refs`` refuses to run where a decode differs from a pinned MD5: the references are written
+on the machine the pins were made on, never re-pinned from another one.
 """
 from __future__ import annotations
 
@@ -19,6 +24,8 @@ import numpy as np
 from PIL import Image
 
 import hific_codec
+
+from . import golden_ref
 
 HERE = Path(__file__).resolve().parent / "golden"
 ASSET = Path(__file__).resolve().parent.parent / "assets" / "kodim23.png"
@@ -37,6 +44,54 @@ def cases() -> dict[str, tuple[np.ndarray, float]]:
         "tiled24x1100_q60": (np.ascontiguousarray(np.tile(rgb[:24], (1, 2, 1))[:, :1100]), 60.0),  # format 1.1
         "crop128x128_q5_rlsm": (rgb[150:278, 250:378], 5.0),  # carries a suggested realism (chunk rlsm)
     }
+
+
+def md5(a) -> str:
+    return hashlib.md5(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def decodes(data: bytes, realism: bool) -> dict[str, np.ndarray]:
+    """Every decode of a golden file the test compares: fidelity, and with a generator the
+    realism decoder at knob 1 and the file's default (its suggested knob, or fidelity)."""
+    out = {"fidelity": hific_codec.decode(data, decoder="fidelity")}
+    if realism:
+        out["realism_1.0"] = hific_codec.decode(data, realism=1.0)
+        out["default"] = hific_codec.decode(data)
+    return out
+
+
+def latent_pins(data: bytes, bin_mean: bool) -> dict:
+    """MD5 of the entropy-decoded latents ŷ (float32, exact on every machine) and, for a
+    generator that reads them, of the bin-mean offsets δ."""
+    from hific_codec import api
+
+    f = api.bitstream.read(data)
+    codec, m = api._model(model_id=f.header.model_id)
+    h = f.header
+    got = codec.decode_latents(m, h.height, h.width, f.z_stream, f.y_streams, f.tiles, offsets=bin_mean)
+    y, d = got if bin_mean else (got, None)
+    pins = {"latents_md5": md5(y.numpy())}
+    if d is not None:
+        pins["delta_md5"] = md5(d.numpy())
+    return pins
+
+
+def write_refs(name: str, row: dict) -> None:
+    """Reference pixels and latent pins of one file, checked against its pinned MD5s first."""
+    from hific_codec import zoo
+
+    data = (HERE / f"{name}.nic").read_bytes()
+    r = row.get("realism")
+    if r is not None and r["generator"] not in {e.sha256[:8] for e in zoo.entries().values()}:
+        r = None  # the generator no longer ships: its pins stay as a record, nothing to compare
+    outs = decodes(data, r is not None)
+    pinned = {"fidelity": row["md5"]} | ({"realism_1.0": r["md5_1.0"], "default": r["md5_default"]} if r else {})
+    for k, v in outs.items():
+        if md5(v) != pinned[k]:
+            raise SystemExit(f"{name} {k}: decodes to {md5(v)}, pinned {pinned[k]}; references are written "
+                             "only where the pins were made")
+    golden_ref.save(HERE / f"{name}.ref.npz", outs)
+    row.update(latent_pins(data, bool(r) and r.get("latents") == "bin-mean"))
 
 
 def realism_pins(data: bytes, gen) -> dict:
@@ -63,12 +118,24 @@ def main() -> None:
     HERE.mkdir(exist_ok=True)
     index = HERE / "golden.json"
     table = json.loads(index.read_text()) if index.exists() else {}
+    from hific_codec import zoo
+
+    shipped = {e.sha256[:8] for e in zoo.entries().values()}
     if "--realism-only" in sys.argv[1:]:
         repin_realism(table)
+        for name, row in table.items():
+            if "realism" in row:
+                write_refs(name, row)
         index.write_text(json.dumps(table, indent=1) + "\n")
         print(f"re-pinned the realism pixels of {sum('realism' in r for r in table.values())} golden files")
         return
-    from hific_codec import zoo
+    if "--refs" in sys.argv[1:]:
+        for name, row in table.items():
+            if row["weights"] in shipped:
+                write_refs(name, row)
+        index.write_text(json.dumps(table, indent=1) + "\n")
+        print(f"wrote references for {sum(r['weights'] in shipped for r in table.values())} golden files")
+        return
 
     prefix = f"m{zoo.get().model_id}_"
     gen = zoo.realism_for(zoo.get())
@@ -82,6 +149,7 @@ def main() -> None:
                        "md5": hashlib.md5(out.tobytes()).hexdigest()}
         if gen is not None:  # the realism decoder's pixels, pinned per generator (not part of the format)
             table[name]["realism"] = realism_pins(data, gen)
+        write_refs(name, table[name])
     index.write_text(json.dumps(table, indent=1) + "\n")
     print(f"{len(table)} golden files in {HERE}")
 

@@ -55,3 +55,35 @@ def test_repeated_decodes_are_identical(crop):
     data = hific_codec.encode(crop, 30)
     a, b = hific_codec.decode(data), hific_codec.decode(data)
     assert np.array_equal(a, b)
+
+
+MKL_SCRIPT = r"""
+import os, sys, warnings
+import numpy as np
+if sys.argv[1] == "gemm-first":  # another library runs MKL before the codec is imported
+    import torch
+    (torch.randn(64, 64) @ torch.randn(64, 64)).sum()
+import hific_codec
+from hific_codec import codec, numerics
+with warnings.catch_warnings(record=True) as w:
+    warnings.simplefilter("always")
+    hific_codec.decode(hific_codec.encode(np.full((16, 16, 3), 99, np.uint8), 50))
+print(numerics.strict(), sum(issubclass(x.category, RuntimeWarning) and "MKL" in str(x.message) for x in w))
+"""
+
+
+def test_mkl_runs_strict_and_says_so_when_it_cannot():
+    """The synthesis GEMMs run in MKL's strict (thread-count independent) mode; where MKL already
+    ran in another mode before the import, decoding warns once instead of silently differing."""
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MKL_CBWR"}
+
+    def go(mode):
+        return subprocess.run([sys.executable, "-c", MKL_SCRIPT, mode], check=True, capture_output=True,
+                              cwd=ROOT, env=env, text=True).stdout.split()
+
+    assert go("plain") == ["True", "0"]
+    strict, warned = go("gemm-first")
+    from hific_codec import numerics
+
+    if numerics.mkl_mode() is not None:  # an MKL build: the early GEMM fixed a loose mode
+        assert (strict, warned) == ("False", "1")
