@@ -14,8 +14,11 @@ from dataclasses import dataclass
 
 MAGIC = b"\x89NIC"
 VERSION = (1, 4)  # newest (major, minor) this reader knows; a major bump means older readers cannot decode new files
-MAX_CHUNK_BYTES = 1 << 28  # 256 MiB: far above any real chunk, caps what a header may make us read
+MAX_CHUNK_BYTES = (1 << 28) - 1  # 256 MiB: far above any real chunk, caps what a header may make us read
 _MAX_LEN_BYTES = 4  # ULEB128 of MAX_CHUNK_BYTES fits in 4 bytes
+# A real file has at most 512 tiles (2^27 pixels in tiles of at least 512 x 512) plus a few
+# chunks; a cap on the count keeps a file of millions of empty chunks from costing seconds.
+MAX_CHUNKS = 1024
 
 
 class FormatError(ValueError):
@@ -128,5 +131,7 @@ def unpack_chunks(data: bytes, *, verify: bool = True) -> tuple[tuple[int, int],
         if verify and not crc_ok:
             raise ChecksumError(t.decode(), start)
         chunks.append(Chunk(t.decode(), bytes(data[pos:end]), crc_ok, start))
+        if len(chunks) > MAX_CHUNKS:
+            raise FormatError(f"file has more than {MAX_CHUNKS} chunks")
         pos = end + 4
     return version, chunks

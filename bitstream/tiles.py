@@ -14,6 +14,10 @@ from .container import FormatError
 
 ALIGN = 64  # tile sides are multiples of the codec's padding unit
 SIZE = 4
+# A file's tiles are at least this big: each tile costs a fixed overhead (its h_s window's halo,
+# its stream), and tiny tiles would let a few bytes buy minutes of decoding.  Smaller grids exist
+# only inside the codec's tests.
+MIN_FILE_TILE = 512
 
 
 @dataclass(frozen=True)
@@ -34,14 +38,21 @@ class TileGrid:
         r, c = self.shape(width, height)
         return r * c
 
+    def check_file_size(self) -> None:
+        if min(self.tile_w, self.tile_h) < MIN_FILE_TILE:
+            raise FormatError(f"tile of {self.tile_w}x{self.tile_h} px: a file's tile sides are at least {MIN_FILE_TILE}")
+
     def to_bytes(self) -> bytes:
+        self.check_file_size()
         return struct.pack(">HH", self.tile_w, self.tile_h)
 
     @classmethod
     def from_bytes(cls, payload: bytes) -> "TileGrid":
         if len(payload) != SIZE:
             raise FormatError(f"TILE chunk has {len(payload)} bytes, expected {SIZE}")
-        return cls(*struct.unpack(">HH", payload))
+        grid = cls(*struct.unpack(">HH", payload))
+        grid.check_file_size()
+        return grid
 
 
 def padded_size(height: int, width: int) -> tuple[int, int]:

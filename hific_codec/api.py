@@ -180,6 +180,8 @@ def _parse(data: bytes, verify: bool, max_pixels: int | None, decoder: str | Non
             f"file was written with weights {h.weights_hash.hex()}, but model {m.entry.name!r} here has "
             f"{m.entry.short_hash.hex()}: install the hific-codec version that wrote it"
         )
+    if h.channels == 4 and f.alpha is not None:
+        image_io.unpack_alpha(f.alpha, h.height, h.width)  # a bad alpha plane fails before the synthesis
     alpha = realism_setting(f, decoder, realism)
     want = bool(alpha) and m.reads_bin_mean  # δ costs decode time: only for a decoder that reads it
     got = codec.decode_latents(m, h.height, h.width, f.z_stream, f.y_streams, f.tiles, offsets=want)
@@ -195,7 +197,8 @@ def _work_pixels(h: Header) -> int:
 
 def _finish(f: NicFile, rgb: np.ndarray) -> np.ndarray:
     h = f.header
-    alpha = image_io.unpack_alpha(f.alpha, h.height, h.width) if f.alpha is not None else None
+    # an alpha plane only means something in an RGBA file: elsewhere the ancillary chunk is skipped
+    alpha = image_io.unpack_alpha(f.alpha, h.height, h.width) if f.alpha is not None and h.channels == 4 else None
     return image_io.from_rgb8(rgb, h.channels, alpha)
 
 

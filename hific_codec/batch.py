@@ -30,6 +30,7 @@ class Task:
     bpp: float | None = None
     force: bool = False
     psnr: bool = False  # encode: decode again and measure PSNR against the source
+    max_pixels: int | None = None  # decode: refuse larger images (the CLI passes its default cap)
 
 
 @dataclass
@@ -49,7 +50,9 @@ def plan(src: str | Path, dst: str | Path, mode: str, **options) -> list[Task]:
     src, dst = Path(src), Path(dst)
     if src.is_dir():
         want = IMAGE_SUFFIXES if mode == "encode" else {".nic"}
-        files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in want)
+        # everything with a wanted suffix that is not a directory: FIFOs, sockets and dangling links
+        # become failed records with a reason instead of vanishing from the run
+        files = sorted(p for p in src.rglob("*") if p.suffix.lower() in want and not p.is_dir())
         rel = [p.relative_to(src) for p in files]
     elif src.is_file():  # a list of paths, one per line
         files = [Path(line.strip()) for line in src.read_text().splitlines() if line.strip()]
@@ -57,7 +60,24 @@ def plan(src: str | Path, dst: str | Path, mode: str, **options) -> list[Task]:
     else:
         raise FileNotFoundError(f"{src}: no such file or directory")
     suffix = ".nic" if mode == "encode" else ".png"
-    return [Task(str(f), str(dst / r.with_suffix(suffix)), mode, **options) for f, r in zip(files, rel)]
+    tasks = [Task(str(f), str(dst / r.with_suffix(suffix)), mode, **options) for f, r in zip(files, rel)]
+    _refuse_collisions(tasks)
+    return tasks
+
+
+def _refuse_collisions(tasks: list[Task]) -> None:
+    """Two sources that map to one output (a.png and a.jpg -> a.nic) would silently lose one."""
+    seen: dict[str, str] = {}
+    clashes = []
+    for t in tasks:
+        if t.dst in seen:
+            clashes.append(f"{seen[t.dst]} and {t.src} -> {t.dst}")
+        else:
+            seen[t.dst] = t.src
+    if clashes:
+        more = f" (and {len(clashes) - 1} more)" if len(clashes) > 1 else ""
+        raise ValueError(f"two inputs would write the same output: {clashes[0]}{more}; rename one or "
+                         "encode them separately")
 
 
 def _existing_is_valid(task: Task) -> bool:
@@ -87,6 +107,7 @@ def run_task(task: Task) -> Record:
     t0 = time.perf_counter()
     rec = Record(task.src, task.dst, "ok")
     try:
+        _check_source(Path(task.src))
         if Path(task.dst).exists() and not task.force:
             if _existing_is_valid(task):
                 rec.status, rec.bytes = "done-before", Path(task.dst).stat().st_size
@@ -102,6 +123,16 @@ def run_task(task: Task) -> Record:
         rec.error = str(e) if isinstance(e, (CLIError, ValueError)) else f"{type(e).__name__}: {e}"
     rec.seconds = time.perf_counter() - t0
     return rec
+
+
+def _check_source(p: Path) -> None:
+    from .cli import CLIError
+
+    if p.is_symlink() and not p.exists():
+        raise CLIError(f"{p}: dangling symbolic link")
+    if p.exists() and not p.is_file():  # reading a FIFO would block the worker for ever
+        kind = "FIFO" if p.is_fifo() else "socket" if p.is_socket() else "device" if p.is_char_device() or p.is_block_device() else "not a regular file"
+        raise CLIError(f"{p}: not a regular file ({kind})")
 
 
 def _encode(task: Task, rec: Record, load_image, write_atomic) -> None:
@@ -128,7 +159,7 @@ def _decode(task: Task, rec: Record, write_atomic) -> None:
     from . import api
 
     data = Path(task.src).read_bytes()
-    arr = api.decode(data)
+    arr = api.decode(data, max_pixels=task.max_pixels)
     buf = io.BytesIO()
     Image.fromarray(arr).save(buf, format="PNG")
     write_atomic(task.dst, buf.getvalue(), task.force)

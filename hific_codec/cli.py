@@ -56,18 +56,45 @@ def write_atomic(path: str, data: bytes, force: bool) -> None:
         raise
 
 
+# Pillow's own default cap (about 89 Mpx): `nic decode` refuses larger images unless told otherwise
+DEFAULT_MAX_PIXELS = 89_478_485
+_ICC_SPACE = {"L": b"GRAY", "RGB": b"RGB ", "RGBA": b"RGB "}  # ICC header bytes 16..19
+
+
+def note(text: str) -> None:
+    print(f"nic: note: {text}", file=sys.stderr)
+
+
 def load_image(data: bytes, name: str):
-    """Bytes of any Pillow-readable image -> (array, icc, exif)."""
+    """Bytes of any Pillow-readable image -> (array, icc, exif).  The size is checked against the
+    format's limit from the header alone, before any pixel is decoded."""
+    import warnings
+
     import numpy as np
     from PIL import Image, UnidentifiedImageError
 
+    from bitstream.header import MAX_PIXELS, MAX_SIDE
+
     try:
-        im = Image.open(io.BytesIO(data))
-        im.load()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # our own cap follows
+            im = Image.open(io.BytesIO(data))
+        w, h = im.size
+        if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
+            raise CLIError(f"{name}: {w}x{h} image is larger than the format allows "
+                           f"({MAX_PIXELS} pixels, {MAX_SIDE} per side)")
+        frames = getattr(im, "n_frames", 1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im.load()
+    except Image.DecompressionBombError:
+        raise CLIError(f"{name}: image is larger than the format allows ({MAX_PIXELS} pixels)") from None
     except UnidentifiedImageError:
         raise CLIError(f"{name}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError) as e:
         raise CLIError(f"{name}: damaged image ({e})") from None
+    if frames > 1:
+        note(f"{name} has {frames} frames; only the first is encoded")
     icc, exif = im.info.get("icc_profile"), im.info.get("exif")
     if im.mode in ("I;16", "I;16B", "I;16L"):
         arr = np.asarray(im).astype(np.uint16)
@@ -76,6 +103,12 @@ def load_image(data: bytes, name: str):
     else:
         has_alpha = "A" in im.mode or "transparency" in im.info
         arr = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
+    out_mode = "L" if arr.ndim == 2 else {3: "RGB", 4: "RGBA"}[arr.shape[2]]
+    if icc and icc[16:20] != _ICC_SPACE.get(out_mode, b""):
+        # a CMYK (or Lab, ...) profile describes the source's colour space, not the converted pixels
+        note(f"{name}: dropped its {icc[16:20].decode('latin-1').strip() or 'unknown'} ICC profile "
+             f"(the pixels were converted from {im.mode})")
+        icc = None
     return arr, icc, exif
 
 
@@ -87,6 +120,8 @@ def _batch(a: argparse.Namespace, mode: str, engine: str = "local", manifest: st
     if Path(a.output).exists() and not Path(a.output).is_dir():
         raise CLIError(f"{a.output}: not a directory")
     opts = dict(force=a.force)
+    if mode == "decode":
+        opts.update(max_pixels=getattr(a, "max_pixels", DEFAULT_MAX_PIXELS) or None)
     if mode == "encode":
         opts.update(quality=a.quality, bpp=a.bpp, psnr=getattr(a, "psnr", False))
     try:
@@ -148,7 +183,8 @@ def cmd_decode(a: argparse.Namespace) -> None:
     data = _read_input(a.input)
     meta = bitstream.read(data, verify=not a.ignore_crc)
     t0 = time.perf_counter()
-    arr = api.decode(data, decoder=a.decoder, realism=a.realism, verify=not a.ignore_crc, post=a.post)
+    arr = api.decode(data, decoder=a.decoder, realism=a.realism, verify=not a.ignore_crc, post=a.post,
+                     max_pixels=a.max_pixels or None)
     dt = time.perf_counter() - t0
     which = api.realism_setting(meta, a.decoder, a.realism)
     which = "fidelity" if which is None else f"realism {which:g}"
@@ -188,7 +224,16 @@ def cmd_info(a: argparse.Namespace) -> None:
     print(f"decoders    {', '.join(i.decoders)}" + ("" if i.realism is None else f" (suggested realism {i.realism:g})"))
     print(f"bytes       {i.bytes}")
     print(f"bpp         {i.bpp:.4f}")
-    print("chunks      " + ", ".join(f"{t} ({n} B)" for t, n in i.chunks))
+    print("chunks      " + chunk_summary(i.chunks))
+
+
+def chunk_summary(chunks: list[tuple[str, int]]) -> str:
+    """``HEAD (18 B), YLAT x 6 (9120 B), ...``: repeated types counted, so a file of many chunks
+    still prints one short line."""
+    groups: dict[str, list[int]] = {}
+    for t, n in chunks:
+        groups.setdefault(t, []).append(n)
+    return ", ".join(f"{t} ({ns[0]} B)" if len(ns) == 1 else f"{t} x {len(ns)} ({sum(ns)} B)" for t, ns in groups.items())
 
 
 def cmd_dataset(a: argparse.Namespace) -> None:
@@ -239,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="realism decoder's knob: 0 = fidelity output, 1 = full generator "
                         "(default: the file's suggestion, else 1)")
     d.add_argument("--ignore-crc", action="store_true", help="decode even if checksums fail (damaged files)")
+    d.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                   help=f"refuse images larger than N pixels (default {DEFAULT_MAX_PIXELS}, as Pillow; "
+                        "0: only the format's own limit of 134 Mpx)")
     d.add_argument("--post", action="append", metavar="PLUGIN", help="post-process with a plugin "
                    "(name or name:arg, e.g. sr4, style:candy); repeat to chain; see `nic plugins`")
     d.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")

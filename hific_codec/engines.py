@@ -22,6 +22,39 @@ def set_threads(threads: int) -> None:
     allocator.tune()
 
 
+def die_with_parent(parent: int) -> None:
+    """A worker process ends when the process that started it does, however that one ended
+    (SIGKILL included): otherwise it would go on encoding the queue, then idle for ever.
+
+    Linux delivers SIGKILL on the parent's exit (prctl PR_SET_PDEATHSIG); elsewhere, and as a
+    fallback, a daemon thread polls the parent id once a second."""
+    import ctypes
+    import signal
+    import threading
+    import time
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before the prctl took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            if os.getppid() != parent:
+                os._exit(1)
+            time.sleep(1.0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _worker_init(threads: int, parent: int) -> None:
+    die_with_parent(parent)
+    set_threads(threads)
+
+
 def local_map(fn: Callable, args: Sequence[tuple], jobs: int = 1) -> Iterator[tuple[int, object]]:
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     if jobs <= 1:
@@ -33,7 +66,7 @@ def local_map(fn: Callable, args: Sequence[tuple], jobs: int = 1) -> Iterator[tu
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     ctx = mp.get_context("spawn")  # forking a process whose torch threads already run can deadlock
-    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=set_threads, initargs=(threads,)) as ex:
+    with ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_worker_init, initargs=(threads, os.getpid())) as ex:
         futs = {ex.submit(fn, *a): i for i, a in enumerate(args)}
         for f in as_completed(futs):
             yield futs[f], f.result()

@@ -43,6 +43,13 @@ class NicImageFile(ImageFile.ImageFile):
 
             from .api import decode
 
+            # Image.open already refused sizes over 2 x MAX_IMAGE_PIXELS from the header; the
+            # limit is applied again here, where the work is, in case it changed since
+            limit = Image.MAX_IMAGE_PIXELS
+            if limit and self.size[0] * self.size[1] > 2 * limit:
+                raise Image.DecompressionBombError(
+                    f"Image size ({self.size[0] * self.size[1]} pixels) exceeds limit of {2 * limit} pixels, "
+                    "could be decompression bomb DOS attack.")
             raw = decode(self._data).tobytes()
             self._data = None
             if self.fp and self._exclusive_fp:

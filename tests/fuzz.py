@@ -65,6 +65,33 @@ def seeds() -> dict[str, bytes]:
     }
 
 
+def tiled_variants() -> list[bytes]:
+    """One image coded with several tile grids, each tile a valid stream of its own, written past
+    the encoder's checks: tiny grids (which readers must refuse fast: each tile has a fixed cost)
+    and legal ones.  The mutator swaps these in, so it reaches per-tile streams it could not
+    build by mutating bytes."""
+    import numpy as np
+    from PIL import Image
+
+    from bitstream import Header, TileGrid
+    from bitstream.container import Chunk, pack_chunks
+    from hific_codec import codec
+
+    rgb = np.asarray(Image.open(ROOT / "assets" / "kodim23.png").convert("RGB"))[:256, :512]
+    m = codec.load()
+    a = codec.analyse(m, rgb)
+    head = Header(rgb.shape[1], rgb.shape[0], 3, m.entry.model_id, m.entry.short_hash, 30.0).to_bytes()
+    out = []
+    for tw, th in ((64, 64), (64, 128), (128, 256), (512, 512)):
+        z, ys = codec.code(m, a, 30.0, TileGrid(tw, th))
+        chunks = [Chunk("HEAD", head), Chunk("TILE", struct.pack(">HH", tw, th)), Chunk("ZLAT", z)]
+        out.append(pack_chunks(chunks + [Chunk("YLAT", y) for y in ys], m.format_version))
+    return out
+
+
+_TILED: list[bytes] = []
+
+
 # ---------------------------------------------------------------- mutation
 def _seal(chunks, version=(1, 0)) -> bytes:
     from bitstream.container import pack_chunks
@@ -85,8 +112,10 @@ def mutate(data: bytes, max_size: int, seed: int) -> bytes:
         version, chunks = unpack_chunks(data, verify=False)
     except FormatError:
         chunks = []
-    op = rng.randrange(10)
-    if not chunks or op == 0:  # raw bytes, CRCs left as they fall
+    op = rng.randrange(11)
+    if op == 10 and _TILED:  # a file of valid per-tile streams on some tile grid
+        return rng.choice(_TILED)[:max_size]
+    if not chunks or op in (0, 10):  # raw bytes, CRCs left as they fall
         return atheris.Mutate(data, max_size)
     k = rng.randrange(len(chunks))
     c = chunks[k]
@@ -200,6 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix=f"nic-fuzz-{a.target}-"))
     for name, data in seeds().items():
         (work / name).write_bytes(data)
+    _TILED[:] = tiled_variants()
     artifacts = ROOT / "runs" / "fuzz"
     artifacts.mkdir(parents=True, exist_ok=True)
     dirs = [str(CORPUS), str(work)] if a.keep_corpus else [str(work), str(CORPUS)]  # new units go to the first

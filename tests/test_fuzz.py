@@ -44,3 +44,30 @@ def test_committed_corpus_decodes_or_fails_cleanly(crop):
         except FormatError:
             pass
         assert time.perf_counter() - t0 < HANG_SECONDS, p.name
+
+
+def test_mutator_builds_valid_per_tile_streams_and_tiny_tiles_are_refused_fast():
+    from . import fuzz
+
+    import random
+
+    variants = fuzz.tiled_variants()
+    fuzz._TILED[:] = variants
+    # seeds whose first draw picks the tiling operation (atheris' own mutators need its fuzzing
+    # loop, so only this operation runs in-process)
+    picks = [s for s in range(400) if random.Random(s).randrange(11) == 10]
+    try:
+        outs = {fuzz.mutate(variants[0], 1 << 20, seed) for seed in picks}
+    finally:
+        fuzz._TILED.clear()
+    assert set(variants) <= outs  # the mutator hands out every grid
+    decoded = 0
+    for data in variants:
+        t0 = time.perf_counter()
+        try:
+            hific_codec.decode(data, max_pixels=FUZZ_MAX_PIXELS)
+            decoded += 1
+        except FormatError as e:
+            assert "at least" in str(e)  # the tile-size floor
+        assert time.perf_counter() - t0 < HANG_SECONDS
+    assert decoded == 1  # the 512-px grid is legal and its streams are valid

@@ -104,3 +104,27 @@ def test_tiled_file_round_trip_and_version():
 def test_bad_tile_sizes_are_refused(side):
     with pytest.raises(FormatError, match="tile side"):
         TileGrid.from_bytes(side.to_bytes(2, "big") + (1024).to_bytes(2, "big"))
+
+
+def test_tiles_below_the_file_minimum_are_refused_before_any_decoding(crop):
+    """A valid file whose tiles are tiny (each tile has a fixed decoding cost: a 4 KB file of
+    1024x1024 in 64-px tiles decoded in minutes) is refused at parse time, in a few milliseconds."""
+    import time
+
+    import hific_codec
+    from bitstream.tiles import MIN_FILE_TILE
+    from hific_codec import codec
+
+    m = codec.load()
+    grid = TileGrid(64, 64)
+    z, ys = codec.code(m, codec.analyse(m, crop), 40.0, grid)
+    h = header(width=crop.shape[1], height=crop.shape[0], model_id=m.entry.model_id, weights_hash=m.entry.short_hash,
+               quality=40.0)
+    chunks = [Chunk("HEAD", h.to_bytes()), Chunk("TILE", (64).to_bytes(2, "big") * 2), Chunk("ZLAT", z)]
+    data = pack_chunks(chunks + [Chunk("YLAT", y) for y in ys], m.format_version)
+    t = time.perf_counter()
+    with pytest.raises(FormatError, match=f"at least {MIN_FILE_TILE}"):
+        hific_codec.decode(data)
+    assert time.perf_counter() - t < 0.5
+    with pytest.raises(FormatError, match="at least"):  # and no encoder can write one
+        bitstream.write(NicFile(h, z, ys, tiles=grid))

@@ -1,0 +1,136 @@
+"""The OFIT chunk: an overfitted file's own decoder (network weights) and latents (format 1.5).
+
+Payload, big-endian:
+
+    u8  levels          latent grids (1..8), the finest at full resolution
+    u8  arm_hidden      ARM width (1..64)
+    u8  syn_hidden      synthesis 1x1 width (1..64)
+    u8  syn_residual    residual 3x3 convolutions (0..4)
+    u8  arm_shift       ARM weights are integers in units of 2^-arm_shift (0..16)
+    u8  syn_shift       synthesis weights are integers in units of 2^-syn_shift (0..16)
+    u8 x T              Laplace scale index of each weight tensor's table (T from the sizes above)
+    ...                 one range-coded stream (entropy.encode_parts): the T weight tensors, then
+                        the latent passes, coarsest grid first, 4 polyphase passes each
+
+Weights and latents share the Laplace table set `laplace_tables` (mean fraction x scale); the
+weights use the zero-mean tables.  This module knows sizes and tables only; the decoder lives in
+hific_codec.overfit.
+"""
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .container import FormatError
+from .entropy import TableSet, quantize_pmf
+
+# Format constants: Laplace scales b_k = exp(LOG_B_MIN + k * LOG_B_STEP), k < SCALES, and FRACTIONS
+# bins of the mean's offset from its nearest integer, centred on j / FRACTIONS, |j| <= 4.
+SCALES = 64
+LOG_B_MIN = -4.6
+LOG_B_STEP = 9.6 / 63
+FRACTIONS = 9
+TAIL = 21.0  # support +-ceil(TAIL * b) + 1: Laplace tail mass e^-21 ~ 8e-10
+HEAD_SIZE = 6
+MAX_LEVELS, MAX_WIDTH, MAX_RESIDUAL, MAX_SHIFT = 8, 64, 4, 16
+
+
+def scale(k: int) -> float:
+    return math.exp(LOG_B_MIN + k * LOG_B_STEP)
+
+
+def fraction(j: int) -> float:
+    """Centre of mean-fraction bin j (0..FRACTIONS-1): -4/9 .. 4/9."""
+    return (j - FRACTIONS // 2) / FRACTIONS
+
+
+ZERO_MEAN = FRACTIONS // 2  # the fraction bin centred on 0, used by the weights
+
+
+def table_index(frac: np.ndarray, k: np.ndarray) -> np.ndarray:
+    return np.asarray(frac, dtype=np.int64) * SCALES + np.asarray(k, dtype=np.int64)
+
+
+def _laplace_pmf(delta: float, b: float) -> tuple[int, np.ndarray]:
+    r = math.ceil(TAIL * b) + 1
+    cdf = []
+    for v in range(-r, r + 2):  # F(v - 1/2) for v = -r .. r+1
+        x = v - 0.5 - delta
+        cdf.append(0.5 * math.exp(x / b) if x < 0 else 1.0 - 0.5 * math.exp(-x / b))
+    p = np.diff(np.array(cdf))
+    tail = cdf[0] + (1.0 - cdf[-1])
+    return -r, quantize_pmf(np.append(p, tail))
+
+
+@lru_cache(maxsize=1)
+def laplace_tables() -> TableSet:
+    """FRACTIONS x SCALES discretised Laplace distributions (scalar libm arithmetic, rounded to the
+    PMF grid: pinned by hash in the tests)."""
+    offsets, pmfs = [], []
+    for j in range(FRACTIONS):
+        for k in range(SCALES):
+            o, p = _laplace_pmf(fraction(j), scale(k))
+            offsets.append(o)
+            pmfs.append(p)
+    return TableSet(np.array(offsets, dtype=np.int64), tuple(pmfs))
+
+
+@dataclass(frozen=True)
+class OverfitPayload:
+    levels: int
+    arm_hidden: int
+    syn_hidden: int
+    syn_residual: int
+    arm_shift: int
+    syn_shift: int
+    weight_scales: tuple[int, ...]  # one Laplace scale index per weight tensor
+    stream: bytes
+
+    def __post_init__(self) -> None:
+        for name, v, hi in (("levels", self.levels, MAX_LEVELS), ("arm_hidden", self.arm_hidden, MAX_WIDTH),
+                            ("syn_hidden", self.syn_hidden, MAX_WIDTH), ("arm_shift", self.arm_shift, MAX_SHIFT),
+                            ("syn_shift", self.syn_shift, MAX_SHIFT)):
+            if not 1 <= v <= hi and not (name.endswith("shift") and v == 0):
+                raise FormatError(f"OFIT {name} {v} outside 1..{hi}")
+        if not 0 <= self.syn_residual <= MAX_RESIDUAL:
+            raise FormatError(f"OFIT syn_residual {self.syn_residual} outside 0..{MAX_RESIDUAL}")
+        if len(self.weight_scales) != len(self.tensor_shapes()):
+            raise FormatError("OFIT weight table count does not match the network sizes")
+        if any(not 0 <= k < SCALES for k in self.weight_scales):
+            raise FormatError("OFIT weight scale index out of range")
+
+    def tensor_shapes(self) -> list[tuple[int, ...]]:
+        """The weight tensors in stream order: ARM (3 linear layers), then synthesis."""
+        from_ctx = context_size()
+        a, s, L = self.arm_hidden, self.syn_hidden, self.levels
+        shapes = [(a, from_ctx), (a,), (a, a), (a,), (2, a), (2,)]
+        shapes += [(s, L), (s,), (3, s), (3,)]
+        for _ in range(self.syn_residual):
+            shapes += [(3, 3, 3, 3), (3,)]
+        return shapes
+
+    def to_bytes(self) -> bytes:
+        head = struct.pack(">6B", self.levels, self.arm_hidden, self.syn_hidden, self.syn_residual,
+                           self.arm_shift, self.syn_shift)
+        return head + bytes(self.weight_scales) + self.stream
+
+    @classmethod
+    def from_bytes(cls, payload: bytes) -> "OverfitPayload":
+        if len(payload) < HEAD_SIZE:
+            raise FormatError(f"OFIT chunk has {len(payload)} bytes, fewer than its {HEAD_SIZE}-byte header")
+        L, a, s, r, ash, ssh = struct.unpack(">6B", payload[:HEAD_SIZE])
+        n = 10 + 2 * r
+        if r > MAX_RESIDUAL:
+            raise FormatError(f"OFIT syn_residual {r} outside 0..{MAX_RESIDUAL}")
+        if len(payload) < HEAD_SIZE + n:
+            raise FormatError("OFIT chunk truncated in its weight tables")
+        return cls(L, a, s, r, ash, ssh, tuple(payload[HEAD_SIZE : HEAD_SIZE + n]), payload[HEAD_SIZE + n :])
+
+
+def context_size() -> int:
+    """ARM inputs: 8 same-grid neighbours, the 3x3 parent neighbourhood, a one-hot phase of 4."""
+    return 8 + 9 + 4

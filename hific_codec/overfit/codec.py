@@ -1,0 +1,133 @@
+"""Overfitted coding of one image: fit, quantise the networks, range-code -> OFIT payload; and back.
+
+Encode: fit.fit (float, the model's own rate estimate) -> the ARM's weights in fixed point
+(`arm_shift` chosen for the fewest total bits: weights plus latents as really coded) -> the
+synthesis weights quantised (`syn_shift` chosen for the lowest MSE + λ·bpp of the decoded image)
+-> one range-coded stream: weight tensors, then the latents, wavefront by wavefront (exact.encode_parts).
+Decode: the stream's weights -> exact ARM -> latents pass by pass -> bicubic upsampling and the
+float synthesis, in row bands with a halo so memory stays linear in the image size.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from bitstream import entropy
+from bitstream import overfit as fmt
+from bitstream.container import FormatError
+
+from . import exact
+from .fit import FitConfig, fit
+from .model import OverfitConfig, Synthesis, grid_shapes, upsample
+
+ARM_SHIFTS = range(5, 12)
+SYN_SHIFTS = range(4, 12)
+BAND = 128  # decode rows per synthesis band (pixels)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    payload: bytes
+    weight_bits: float
+    latent_bits: float
+    fit_seconds: float
+
+
+def _syn_tensors(syn: Synthesis) -> list[torch.Tensor]:
+    out = [syn.l1.weight, syn.l1.bias, syn.l2.weight, syn.l2.bias]
+    for r in syn.res:
+        out += [r.weight, r.bias]
+    return out
+
+
+def _load_syn(cfg: OverfitConfig, ints: list[np.ndarray], shift: int) -> Synthesis:
+    syn = Synthesis(cfg)
+    step = 2.0 ** -shift
+    with torch.no_grad():
+        for p, v in zip(_syn_tensors(syn), ints, strict=True):
+            p.copy_(torch.from_numpy(v.reshape(p.shape).astype(np.float64) * step))
+    return syn.eval().requires_grad_(False)
+
+
+def render(cfg: OverfitConfig, syn: Synthesis, grids: list[np.ndarray], h: int, w: int) -> np.ndarray:
+    """Latent grids -> (h, w, 3) uint8.  The upsampled latents (L floats per pixel) exist whole;
+    the synthesis runs in bands of BAND rows with a 2-row halo (its two 3x3 convolutions), so
+    its wide hidden layer never does."""
+    hp, wp = grids[0].shape
+    out = np.empty((h, w, 3), dtype=np.uint8)
+    with torch.no_grad():
+        u = upsample([torch.from_numpy(g.astype(np.float32))[None, None] for g in grids], hp, wp)
+        halo = cfg.syn_residual
+        for r0 in range(0, h, BAND):
+            a, b = max(0, r0 - halo), min(hp, r0 + BAND + halo)
+            x = syn(u[:, :, a:b])[0]
+            x = torch.nan_to_num(x, nan=0.0).clamp_(0, 1).mul_(255).round_()
+            rows = min(BAND, h - r0)
+            out[r0 : r0 + rows] = x[:, r0 - a : r0 - a + rows, :w].permute(1, 2, 0).to(torch.uint8).numpy()
+    return out
+
+
+def _latent_ints(model) -> list[np.ndarray]:
+    with torch.no_grad():
+        return [g[0].numpy().astype(np.int64).clip(-exact.LATENT_MAX, exact.LATENT_MAX) for g in model.grids(torch.round)]
+
+
+def encode(rgb: np.ndarray, lmbda: float, cfg: OverfitConfig = OverfitConfig(), fc: FitConfig | None = None,
+           callback=None) -> Encoded:
+    fc = fc or FitConfig(lmbda=lmbda)
+    h, w = rgb.shape[:2]
+    model, stats = fit(rgb, cfg, fc, callback)
+    grids = _latent_ints(model)
+    # ARM: fewest bits for its weights plus the latents it codes
+    best = None
+    for s in ARM_SHIFTS:
+        ints = exact.arm_ints(model.arm, s)
+        try:
+            arm = exact.ExactARM(ints, s)
+        except FormatError:
+            continue
+        parts = exact.encode_parts(grids, arm)
+        lat = sum(exact.code_length(sym, idx) for sym, idx in parts)
+        scales = [exact.best_scale(t) for t in ints]
+        wbits = sum(exact.code_length(t, np.full(t.shape, fmt.table_index(fmt.ZERO_MEAN, k))) for t, k in zip(ints, scales))
+        if best is None or lat + wbits < best[0]:
+            best = (lat + wbits, s, ints, scales, parts, lat)
+    _, arm_shift, arm_w, arm_scales, parts, lat_bits = best
+    # synthesis: lowest MSE + λ bpp of the decoded pixels
+    ref = rgb.astype(np.float64)
+    best_syn = None
+    for s in SYN_SHIFTS:
+        ints = [exact.quantise(t, s) for t in _syn_tensors(model.synthesis)]
+        scales = [exact.best_scale(t) for t in ints]
+        wbits = sum(exact.code_length(t, np.full(t.shape, fmt.table_index(fmt.ZERO_MEAN, k))) for t, k in zip(ints, scales))
+        px = render(cfg, _load_syn(cfg, ints, s), grids, h, w)
+        cost = np.mean((px - ref) ** 2) / 255.0**2 + lmbda * wbits / (h * w)
+        if best_syn is None or cost < best_syn[0]:
+            best_syn = (cost, s, ints, scales, wbits)
+    _, syn_shift, syn_w, syn_scales, syn_bits = best_syn
+    weights = [(t.ravel(), np.full(t.size, fmt.table_index(fmt.ZERO_MEAN, k)))
+               for t, k in zip(arm_w + syn_w, arm_scales + syn_scales)]
+    stream = entropy.encode_parts(weights + [(s.ravel(), i.ravel()) for s, i in parts], fmt.laplace_tables())
+    payload = fmt.OverfitPayload(cfg.levels, cfg.arm_hidden, cfg.syn_hidden, cfg.syn_residual, arm_shift, syn_shift,
+                                 tuple(arm_scales + syn_scales), stream)
+    wb = best[0] - lat_bits + syn_bits
+    return Encoded(payload.to_bytes(), wb, lat_bits, stats["seconds"])
+
+
+def decode(payload: bytes, h: int, w: int) -> np.ndarray:
+    p = fmt.OverfitPayload.from_bytes(payload)
+    cfg = OverfitConfig(p.levels, p.arm_hidden, p.syn_hidden, p.syn_residual)
+    dec = entropy.StreamDecoder(p.stream)
+    tables = fmt.laplace_tables()
+    ints = []
+    for shape, k in zip(p.tensor_shapes(), p.weight_scales):
+        n = math.prod(shape)
+        ints.append(dec.decode(np.full(n, fmt.table_index(fmt.ZERO_MEAN, k)), tables).reshape(shape))
+    arm = exact.ExactARM(ints[:6], p.arm_shift)
+    syn = _load_syn(cfg, ints[6:], p.syn_shift)
+
+    grids = exact.decode_grids(grid_shapes(cfg.levels, h, w), arm, lambda idx: dec.decode(idx, tables))
+    return render(cfg, syn, grids, h, w)

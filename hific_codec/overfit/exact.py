@@ -1,0 +1,188 @@
+"""The overfitted model's coding side, exact on every machine: fixed-point ARM, table choice, and
+the coding order that the encoder and the decoder share (grids coarsest first, each grid in
+anti-diagonal wavefronts j + SLOPE·i = t, one range-coder part per wavefront).
+
+The ARM runs on integers held in float64 (weights in units of 2^-shift, activations in units of
+2^-ACT_SHIFT): every product and partial sum is an integer below 2^53, so any summation order
+(any BLAS, any thread count) gives the same result; `check_bounds` refuses weights for which
+that could fail.  Its outputs pick a Laplace table by integer comparisons only.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from bitstream import overfit as fmt
+from bitstream.container import FormatError
+
+from .model import ARM, CAUSAL, PARENT, SLOPE, contexts
+
+ACT_SHIFT = 8  # ARM activations: integers in units of 2^-8 (format constant)
+LATENT_MAX = (1 << 15) - 1  # what the escape code can carry
+EXACT = 2.0**52
+
+
+def _thresholds() -> np.ndarray:
+    """Scale index k = #(T <= log b in units 2^-ACT_SHIFT): midpoints of the table's log-scales."""
+    return np.array([math.ceil((fmt.LOG_B_MIN + (k - 0.5) * fmt.LOG_B_STEP) * (1 << ACT_SHIFT))
+                     for k in range(1, fmt.SCALES)], dtype=np.int64)
+
+
+THRESHOLDS = _thresholds()
+
+
+class ExactARM:
+    """The ARM from integer weights.  Inputs are integer-valued (latents); outputs (μ, log b) are
+    int64 in units of 2^-ACT_SHIFT.  The first layer is split: the parent part is computed once
+    per grid, the causal part once per wavefront; both are exact, so the split changes nothing."""
+
+    def __init__(self, ints: list[np.ndarray], shift: int):
+        check_bounds(ints, shift)
+        w = [torch.from_numpy(np.asarray(t, dtype=np.float64)) for t in ints]
+        n = len(CAUSAL)
+        self.w1c, self.w1p = w[0][:, :n].T.contiguous(), w[0][:, n:].T.contiguous()
+        self.b1, self.w2, self.b2, self.w3, self.b3 = w[1], w[2].T.contiguous(), w[3], w[4].T.contiguous(), w[5]
+        self.inv = 2.0 ** -shift
+
+    def parent_part(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, len(PARENT)) parent context -> first-layer partial sums, bias included (integers)."""
+        return x @ self.w1p + self.b1
+
+    def __call__(self, causal: torch.Tensor, pre: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+        one = float(1 << ACT_SHIFT)
+        h1 = torch.floor(torch.relu((causal @ self.w1c + pre) * one) * self.inv)
+        h2 = torch.floor(torch.relu(h1 @ self.w2 + self.b2 * one) * self.inv) + h1
+        o = torch.floor((h2 @ self.w3 + self.b3 * one) * self.inv).numpy().astype(np.int64)
+        return o[:, 0], o[:, 1]
+
+
+def check_bounds(ints: list[np.ndarray], shift: int) -> None:
+    """Refuse ARM weights whose accumulators could reach 2^52 for latents within ±LATENT_MAX."""
+    w1, b1, w2, b2, w3, b3 = (np.abs(np.asarray(t, dtype=np.float64)) for t in ints)
+    one, inv = float(1 << ACT_SHIFT), 2.0 ** -shift
+    x = LATENT_MAX * one
+    a1 = w1.sum(1) * x + b1 * one
+    h1 = a1.max(initial=0.0) * inv
+    a2 = w2.sum(1) * h1 + b2 * one
+    h2 = a2.max(initial=0.0) * inv + h1
+    a3 = w3.sum(1) * h2 + b3 * one
+    if max(a1.max(initial=0), a2.max(initial=0), a3.max(initial=0)) >= EXACT:
+        raise FormatError("OFIT ARM weights too large for exact evaluation")
+
+
+def params(mu: np.ndarray, log_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(μ, log b) fixed point -> (table index, integer centre): the symbol is ŷ - centre."""
+    half = 1 << (ACT_SHIFT - 1)
+    centre = (mu + half) >> ACT_SHIFT  # arithmetic shift: floor
+    f = mu - (centre << ACT_SHIFT)  # [-half, half)
+    frac = ((2 * fmt.FRACTIONS * f + (1 << ACT_SHIFT)) >> (ACT_SHIFT + 1)) + fmt.FRACTIONS // 2
+    k = np.searchsorted(THRESHOLDS, log_b, side="right")
+    return fmt.table_index(frac, k), centre
+
+
+def wavefronts(h: int, w: int) -> list[np.ndarray]:
+    """Flat (C-order) indexes of an h x w grid's latents, per wavefront t = j + SLOPE·i, in order."""
+    i, j = np.divmod(np.arange(h * w), w)
+    t = j + SLOPE * i
+    order = np.argsort(t, kind="stable")
+    return np.split(order, np.cumsum(np.bincount(t, minlength=w + SLOPE * (h - 1)))[:-1])
+
+
+def _parent_pre(arm: ExactARM, parent: np.ndarray | None, h: int, w: int) -> torch.Tensor:
+    """First-layer parent contributions of every latent of an h x w grid, (h * w, hidden)."""
+    if parent is None:
+        x = torch.zeros(h * w, len(PARENT), dtype=torch.float64)
+    else:
+        ctx = contexts(torch.zeros(1, h, w, dtype=torch.float64), torch.from_numpy(parent).to(torch.float64)[None])
+        x = ctx[0, :, :, len(CAUSAL):].reshape(h * w, len(PARENT))
+    return arm.parent_part(x)
+
+
+class _Padded:
+    """A grid in a zero-padded flat buffer (2 rows above, 2 columns each side), so a wavefront's
+    causal neighbours are one fancy index away."""
+
+    def __init__(self, h: int, w: int):
+        self.h, self.w, self.stride = h, w, w + 4
+        self.buf = np.zeros((h + 2) * self.stride, dtype=np.int64)
+        self.offsets = np.array([di * self.stride + dj for di, dj in CAUSAL], dtype=np.int64)
+
+    def slots(self, flat: np.ndarray) -> np.ndarray:
+        i, j = np.divmod(flat, self.w)
+        return (i + 2) * self.stride + j + 2
+
+    def causal(self, slots: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(self.buf[slots[:, None] + self.offsets].astype(np.float64))
+
+    def grid(self) -> np.ndarray:
+        return self.buf.reshape(self.h + 2, self.stride)[2:, 2:-2].copy()
+
+
+def encode_parts(grids: list[np.ndarray], arm: ExactARM) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(symbols, table indexes) per wavefront, in stream order.  The encoder knows every latent,
+    so it evaluates each grid's ARM in one call: the same integers the decoder computes."""
+    parts = []
+    for l in range(len(grids) - 1, -1, -1):
+        g = grids[l]
+        h, w = g.shape
+        pre = _parent_pre(arm, grids[l + 1] if l + 1 < len(grids) else None, h, w)
+        causal = contexts(torch.from_numpy(g).to(torch.float64)[None], None)[0, :, :, : len(CAUSAL)]
+        mu, log_b = arm(causal.reshape(h * w, len(CAUSAL)), pre)
+        idx, centre = params(mu, log_b)
+        sym = g.ravel() - centre
+        parts += [(sym[f], idx[f]) for f in wavefronts(h, w)]
+    return parts
+
+
+def decode_grids(shapes: list[tuple[int, int]], arm: ExactARM, read) -> list[np.ndarray]:
+    """The inverse of `encode_parts`: ``read(table indexes)`` returns the next part's symbols."""
+    grids: list[np.ndarray | None] = [None] * len(shapes)
+    for l in range(len(shapes) - 1, -1, -1):
+        h, w = shapes[l]
+        pre = _parent_pre(arm, grids[l + 1] if l + 1 < len(shapes) else None, h, w)
+        pad = _Padded(h, w)
+        for f in wavefronts(h, w):
+            slots = pad.slots(f)
+            mu, log_b = arm(pad.causal(slots), pre[f])
+            idx, centre = params(mu, log_b)
+            v = read(idx) + centre
+            if v.size and np.abs(v).max() > LATENT_MAX:
+                raise FormatError("OFIT latent out of range")
+            pad.buf[slots] = v
+        grids[l] = pad.grid()
+    return grids
+
+
+def quantise(t: torch.Tensor, shift: int) -> np.ndarray:
+    return np.clip(np.round(t.detach().double().numpy() * (1 << shift)), -LATENT_MAX, LATENT_MAX).astype(np.int64)
+
+
+def arm_ints(arm: ARM, shift: int) -> list[np.ndarray]:
+    return [quantise(p, shift) for p in (arm.l1.weight, arm.l1.bias, arm.l2.weight, arm.l2.bias,
+                                         arm.out.weight, arm.out.bias)]
+
+
+def code_length(symbols: np.ndarray, indexes: np.ndarray) -> float:
+    """Bits the range coder spends on ``symbols`` with tables ``indexes`` (escapes included)."""
+    t = fmt.laplace_tables()
+    s, idx = np.asarray(symbols).ravel(), np.asarray(indexes).ravel()
+    total = 0.0
+    for k in np.unique(idx):
+        sel = idx == k
+        p = t.pmfs[k]
+        v = s[sel] - t.offsets[k]
+        esc = (v < 0) | (v >= len(p) - 1)
+        total -= np.log2(p[np.where(esc, len(p) - 1, v)]).sum()
+        total += 16.0 * esc.sum()
+    return float(total)
+
+
+def best_scale(ints: np.ndarray) -> int:
+    """The zero-mean Laplace table that codes a weight tensor in the fewest bits."""
+    v = np.asarray(ints).ravel()
+    m = np.abs(v).mean() if v.size else 0.0
+    guess = int(np.clip(round((math.log(max(m, 1e-3)) - fmt.LOG_B_MIN) / fmt.LOG_B_STEP), 0, fmt.SCALES - 1))
+    cands = range(max(0, guess - 4), min(fmt.SCALES, guess + 5))
+    return min(cands, key=lambda k: code_length(v, np.full(v.shape, fmt.table_index(fmt.ZERO_MEAN, k))))
