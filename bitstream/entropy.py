@@ -154,6 +154,55 @@ def _encode_part(enc, symbols: np.ndarray, indexes: np.ndarray, tables: TableSet
         enc.encode((raw + half).astype(np.int32), constriction.stream.model.Uniform(1 << ESCAPE_BITS))
 
 
+# Row coding (the overfitted latents, format 1.5): symbols whose table has at most ROW entries are
+# coded in one vectorised call per part, each with its own table as a row of a (n, ROW) matrix
+# (the table's entries, then zeros: constriction's leaky quantisation gives every entry a nonzero
+# probability, the same on both sides); symbols of wider tables are coded after them, grouped by
+# table as above, and escaped values after those.
+ROW = 64
+
+
+def _rows(tables: TableSet) -> tuple[np.ndarray, np.ndarray]:
+    """(narrow: which tables fit a row, rows: (K, ROW) their entries zero-padded), cached."""
+    got = tables._models.get("rows")
+    if got is None:
+        narrow = np.array([len(p) <= ROW for p in tables.pmfs])
+        rows = np.zeros((len(tables.pmfs), ROW))
+        for k in np.flatnonzero(narrow):
+            rows[k, : len(tables.pmfs[k])] = tables.pmfs[k]
+        got = tables._models["rows"] = (narrow, rows)
+    return got
+
+
+def encode_rows(parts: list[tuple[np.ndarray, np.ndarray]], tables: TableSet) -> bytes:
+    """Like `encode_parts`, with each part's narrow-table symbols in one vectorised call."""
+    import constriction
+
+    narrow, rows = _rows(tables)
+    family = constriction.stream.model.Categorical(perfect=False)
+    enc = constriction.stream.queue.RangeEncoder()
+    lengths = _lengths(tables)
+    half = 1 << (ESCAPE_BITS - 1)
+    for symbols, indexes in parts:
+        sym, idx = np.asarray(symbols, np.int64).ravel(), np.asarray(indexes, np.int64).ravel()
+        if idx.size and (idx.min() < 0 or idx.max() >= len(tables)):
+            raise FormatError("table index out of range")
+        nar = narrow[idx]
+        s, k = sym[nar], idx[nar]
+        v = s - tables.offsets[k]
+        esc = (v < 0) | (v >= lengths[k] - 1)
+        if s.size:
+            enc.encode(np.where(esc, lengths[k] - 1, v).astype(np.int32), family, rows[k])
+        if (~nar).any():
+            _encode_part(enc, sym[~nar], idx[~nar], tables)
+        raw = s[esc]
+        if raw.size:
+            if np.abs(raw).max() >= half:
+                raise ValueError(f"latent value beyond +-{half - 1}: cannot be coded")
+            enc.encode((raw + half).astype(np.int32), constriction.stream.model.Uniform(1 << ESCAPE_BITS))
+    return enc.get_compressed().astype("<u4").tobytes()
+
+
 def decode(stream: bytes, indexes: np.ndarray, tables: TableSet) -> np.ndarray:
     """Inverse of :func:`encode`: returns int64 symbols in the shape of ``indexes``."""
     return StreamDecoder(stream).decode(indexes, tables)
@@ -180,15 +229,15 @@ class StreamDecoder:
         shape = np.asarray(indexes).shape
         order, groups = _groups(indexes, len(tables))
         out = np.empty(order.size, dtype=np.int64)
+        esc_at = np.empty(order.size, dtype=np.int64)  # each symbol's escape code, per its table
         dec = self._dec
         try:
-            escapes = []
             for k, a, b in groups:
-                n = len(tables.pmfs[k]) - 1
-                s = dec.decode(tables.model(k), b - a).astype(np.int64)
-                escapes.append(np.flatnonzero(s == n) + a)
-                out[a:b] = s + tables.offsets[k]
-            pos = np.concatenate(escapes) if escapes else np.zeros(0, np.int64)
+                out[a:b] = dec.decode(tables.model(k), b - a)
+                esc_at[a:b] = len(tables.pmfs[k]) - 1
+            pos = np.flatnonzero(out == esc_at)
+            if groups:
+                out += tables.offsets[np.repeat([k for k, _, _ in groups], [b - a for _, a, b in groups])]
             if pos.size:
                 half = 1 << (ESCAPE_BITS - 1)
                 out[pos] = dec.decode(constriction.stream.model.Uniform(1 << ESCAPE_BITS), pos.size).astype(np.int64) - half
@@ -197,3 +246,41 @@ class StreamDecoder:
         result = np.empty_like(out)
         result[order] = out
         return result.reshape(shape)
+
+    def decode_rows(self, indexes: np.ndarray, tables: TableSet) -> np.ndarray:
+        """The next part of an `encode_rows` stream: int64 symbols in the shape of ``indexes``."""
+        import constriction
+
+        narrow, rows = _rows(tables)
+        shape = np.asarray(indexes).shape
+        idx = np.asarray(indexes, np.int64).ravel()
+        if idx.size and (idx.min() < 0 or idx.max() >= len(tables)):
+            raise FormatError("table index out of range")
+        out = np.empty(idx.size, dtype=np.int64)
+        nar = narrow[idx]
+        k = idx[nar]
+        try:
+            v = self._dec.decode(constriction.stream.model.Categorical(perfect=False), rows[k]).astype(np.int64) \
+                if k.size else np.zeros(0, np.int64)
+        except (ValueError, RuntimeError, AssertionError) as e:
+            raise FormatError(f"entropy-coded stream is invalid: {e}") from None
+        esc = v >= _lengths(tables)[k] - 1  # the escape entry, or a zero-padded one (a damaged stream)
+        narrow_out = v + tables.offsets[k]
+        if (~nar).any():
+            out[~nar] = self.decode(idx[~nar], tables)
+        if esc.any():
+            half = 1 << (ESCAPE_BITS - 1)
+            try:
+                raw = self._dec.decode(constriction.stream.model.Uniform(1 << ESCAPE_BITS), int(esc.sum()))
+            except (ValueError, RuntimeError, AssertionError) as e:
+                raise FormatError(f"entropy-coded stream is invalid: {e}") from None
+            narrow_out[esc] = raw.astype(np.int64) - half
+        out[nar] = narrow_out
+        return out.reshape(shape)
+
+
+def _lengths(tables: TableSet) -> np.ndarray:
+    got = tables._models.get("lengths")
+    if got is None:
+        got = tables._models["lengths"] = np.array([len(p) for p in tables.pmfs], dtype=np.int64)
+    return got

@@ -1,6 +1,7 @@
 """A whole `.nic` file as a typed object: header, latent streams and optional metadata.
 
-Chunk order: HEAD, [TILE], ZLAT, YLAT x (number of tiles), then ancillary chunks.
+Chunk order: HEAD, [TILE], ZLAT, YLAT x (number of tiles), then ancillary chunks; or, for an
+overfitted file (1.5), HEAD, OFIT (the file's own decoder and latents), then ancillary chunks.
 """
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ from .container import ChecksumError, Chunk, FormatError, UnsupportedError, pack
 from .header import Header
 from .tiles import TileGrid
 
-KNOWN_CRITICAL = ("HEAD", "TILE", "ZLAT", "YLAT")
+KNOWN_CRITICAL = ("HEAD", "TILE", "ZLAT", "YLAT", "OFIT")
 ANCILLARY = {"iccp": "icc", "exif": "exif", "alph": "alpha"}
 REALISM, REALISM_SCALE = "rlsm", 10000  # u16: suggested realism x 10000
 # A file is written with the lowest version that can read it: 1.1 added tiles; 1.2 marks files of
 # models whose decoder evaluates g_s in sub-pixel form (model 4 on), which a 1.1 decoder would not;
 # 1.3 marks files whose latents are coded in two checkerboard passes (model 5 on); 1.4 files whose
 # checkerboard passes are further split into channel slices (model 8 on).
-V1_0, V1_1, V1_2, V1_3, V1_4 = (1, 0), (1, 1), (1, 2), (1, 3), (1, 4)
+# 1.5 adds overfitted files (chunk OFIT, model id OVERFIT_MODEL_ID in HEAD).
+V1_0, V1_1, V1_2, V1_3, V1_4, V1_5 = (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5)
+OVERFIT_MODEL_ID = 0  # HEAD's model id of an overfitted file: it carries its own decoder
 
 
 @dataclass(frozen=True)
@@ -31,10 +34,19 @@ class NicFile:
     alpha: bytes | None = None  # zlib-compressed 8-bit alpha plane (lossless), RGBA inputs only
     tiles: TileGrid | None = None  # None: one tile, the whole image (all a 1.0 file can hold)
     realism: float | None = None  # the encoder's suggested realism-decoder setting, 0..1 (chunk rlsm)
+    overfit: bytes | None = None  # OFIT payload (bitstream.overfit); then no z/y streams and no tiles
 
     def __post_init__(self) -> None:
         if isinstance(self.y_streams, (bytes, bytearray)):
             object.__setattr__(self, "y_streams", (bytes(self.y_streams),))
+        if self.overfit is not None or self.header.model_id == OVERFIT_MODEL_ID:
+            if self.overfit is None or self.header.model_id != OVERFIT_MODEL_ID:
+                raise FormatError(f"an OFIT chunk goes with model id {OVERFIT_MODEL_ID}, and only with it")
+            if self.z_stream or self.y_streams or self.tiles is not None:
+                raise FormatError("an overfitted file has no ZLAT, YLAT or TILE chunk")
+            if self.realism is not None:
+                raise FormatError("an overfitted file has one decoder: no realism suggestion")
+            return
         want = 1 if self.tiles is None else self.tiles.count(self.header.width, self.header.height)
         if len(self.y_streams) != want:
             raise FormatError(f"{len(self.y_streams)} latent stream(s) for {want} tile(s)")
@@ -45,6 +57,10 @@ class NicFile:
 def write(f: NicFile, min_version: tuple[int, int] = V1_0) -> bytes:
     """Serialise; ``min_version`` is the lowest version whose decoders render the file's model."""
     chunks = [Chunk("HEAD", f.header.to_bytes())]
+    if f.overfit is not None:
+        chunks.append(Chunk("OFIT", f.overfit))
+        chunks += [Chunk(t, getattr(f, a)) for t, a in ANCILLARY.items() if getattr(f, a) is not None]
+        return pack_chunks(chunks, max(min_version, V1_5))
     if f.tiles is not None:
         chunks.append(Chunk("TILE", f.tiles.to_bytes()))
     chunks += [Chunk("ZLAT", f.z_stream)] + [Chunk("YLAT", y) for y in f.y_streams]
@@ -77,6 +93,17 @@ def read(data: bytes, *, verify: bool = True) -> NicFile:
         return None
 
     header = Header.from_bytes(take("HEAD").payload)
+    ofit = take("OFIT", required=False) if header.model_id == OVERFIT_MODEL_ID else None
+    if header.model_id == OVERFIT_MODEL_ID:
+        if version < V1_5:
+            raise FormatError(f"model id {OVERFIT_MODEL_ID} (overfitted) in a version {version[0]}.{version[1]} file")
+        if ofit is None:
+            got = chunks[pos].type if pos < len(chunks) else "end of file"
+            raise FormatError(f"expected chunk OFIT, found {got}: file truncated or chunks out of order")
+        extra = _ancillary(chunks[pos:])
+        if extra.pop("realism") is not None:
+            raise FormatError("an overfitted file has one decoder: no realism suggestion")
+        return NicFile(header, b"", (), overfit=ofit.payload, **extra)
     tile_chunk = take("TILE", required=False)
     if tile_chunk is not None and version < V1_1:
         raise FormatError(f"TILE chunk in a version {version[0]}.{version[1]} file")
@@ -84,8 +111,12 @@ def read(data: bytes, *, verify: bool = True) -> NicFile:
     z = take("ZLAT").payload
     n = 1 if tiles is None else tiles.count(header.width, header.height)
     ys = tuple(take("YLAT").payload for _ in range(n))
+    return NicFile(header, z, ys, tiles=tiles, **_ancillary(chunks[pos:]))
+
+
+def _ancillary(chunks) -> dict:
     found: dict[str, bytes] = {}
-    for c in chunks[pos:]:
+    for c in chunks:
         if c.type in KNOWN_CRITICAL:
             raise FormatError(f"unexpected {c.type} chunk after the latents")
         if c.critical:
@@ -93,7 +124,7 @@ def read(data: bytes, *, verify: bool = True) -> NicFile:
         if (c.type in ANCILLARY or (c.type == REALISM and c.crc_ok)) and c.type not in found:
             found[c.type] = c.payload  # unknown or repeated ancillary chunks are skipped
     extra = {a: found.get(t) for t, a in ANCILLARY.items()}
-    return NicFile(header, z, ys, tiles=tiles, realism=_realism(found.get(REALISM)), **extra)
+    return dict(realism=_realism(found.get(REALISM)), **extra)
 
 
 def _realism(payload: bytes | None) -> float | None:

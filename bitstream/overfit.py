@@ -9,8 +9,11 @@ Payload, big-endian:
     u8  arm_shift       ARM weights are integers in units of 2^-arm_shift (0..16)
     u8  syn_shift       synthesis weights are integers in units of 2^-syn_shift (0..16)
     u8 x T              Laplace scale index of each weight tensor's table (T from the sizes above)
-    ...                 one range-coded stream (entropy.encode_parts): the T weight tensors, then
-                        the latent passes, coarsest grid first, 4 polyphase passes each
+    u32                 n, the weight stream's length in bytes
+    n bytes             range-coded weights (entropy.encode_parts): the T tensors in order, each
+                        element with the zero-mean table of its tensor's scale index
+    ...                 range-coded latents: grids coarsest first, each grid in anti-diagonal
+                        wavefronts j + 3i = t, one part per wavefront (hific_codec.overfit.exact)
 
 Weights and latents share the Laplace table set `laplace_tables` (mean fraction x scale); the
 weights use the zero-mean tables.  This module knows sizes and tables only; the decoder lives in
@@ -88,7 +91,8 @@ class OverfitPayload:
     arm_shift: int
     syn_shift: int
     weight_scales: tuple[int, ...]  # one Laplace scale index per weight tensor
-    stream: bytes
+    weights: bytes  # range-coded network weights
+    latents: bytes  # range-coded latent grids
 
     def __post_init__(self) -> None:
         for name, v, hi in (("levels", self.levels, MAX_LEVELS), ("arm_hidden", self.arm_hidden, MAX_WIDTH),
@@ -116,7 +120,7 @@ class OverfitPayload:
     def to_bytes(self) -> bytes:
         head = struct.pack(">6B", self.levels, self.arm_hidden, self.syn_hidden, self.syn_residual,
                            self.arm_shift, self.syn_shift)
-        return head + bytes(self.weight_scales) + self.stream
+        return head + bytes(self.weight_scales) + struct.pack(">I", len(self.weights)) + self.weights + self.latents
 
     @classmethod
     def from_bytes(cls, payload: bytes) -> "OverfitPayload":
@@ -126,11 +130,23 @@ class OverfitPayload:
         n = 10 + 2 * r
         if r > MAX_RESIDUAL:
             raise FormatError(f"OFIT syn_residual {r} outside 0..{MAX_RESIDUAL}")
-        if len(payload) < HEAD_SIZE + n:
+        at = HEAD_SIZE + n
+        if len(payload) < at + 4:
             raise FormatError("OFIT chunk truncated in its weight tables")
-        return cls(L, a, s, r, ash, ssh, tuple(payload[HEAD_SIZE : HEAD_SIZE + n]), payload[HEAD_SIZE + n :])
+        (nw,) = struct.unpack(">I", payload[at : at + 4])
+        if len(payload) < at + 4 + nw:
+            raise FormatError(f"OFIT weight stream of {nw} bytes runs past the chunk")
+        return cls(L, a, s, r, ash, ssh, tuple(payload[HEAD_SIZE:at]), payload[at + 4 : at + 4 + nw], payload[at + 4 + nw :])
+
+    def macs_per_pixel(self) -> int:
+        """Decoder multiplications per pixel: the ARM over every latent, bicubic upsampling (16 per
+        coarse grid), the synthesis."""
+        lat = sum(4.0 ** -l for l in range(self.levels))
+        a, c = self.arm_hidden, self.syn_hidden
+        arm = context_size() * a + a * a + 2 * a
+        return round(lat * arm + 16 * (self.levels - 1) + self.levels * c + 3 * c + 27 * self.syn_residual)
 
 
 def context_size() -> int:
-    """ARM inputs: 8 same-grid neighbours, the 3x3 parent neighbourhood, a one-hot phase of 4."""
-    return 8 + 9 + 4
+    """ARM inputs: 12 causal neighbours in the latent's own grid, the 3x3 parent neighbourhood."""
+    return 12 + 9

@@ -29,6 +29,8 @@ def encode(
     exif: bytes | None = None,
     effort: int = 0,
     realism: float | None = None,
+    seconds: float | None = None,
+    progress=None,
 ) -> bytes:
     """Compress an image array to `.nic` bytes.
 
@@ -37,6 +39,11 @@ def encode(
     ``effort`` 0 (default), 1 or 2: spend encode time refining the latents for this image
     (hific_codec.refine; 50 or 150 steps, about 30 s or 90 s for 768x512 on 2 cores); the
     decoder and the format do not change.
+    ``effort`` 3, 4 or 5: overfitted coding (hific_codec.overfit): a small decoder and latent
+    grids are fitted to this image (600 / 2,000 / 6,000 iterations, or ``seconds`` of fitting)
+    and the file carries them (format 1.5).  ``progress(p)`` is called every 10 iterations with
+    p.iteration, p.iterations, p.bpp, p.psnr, p.seconds.  With ``bpp``, the fit steers its rate to
+    the target; a file that still misses it is replaced by the effort-0 file at the target.
     ``realism`` (0..1): record a suggested realism-decoder setting in the file (chunk ``rlsm``);
     `decode` uses it when the caller names no decoder.  The latents are the same either way.
     """
@@ -45,11 +52,17 @@ def encode(
     if quality is not None and bpp is not None:
         raise ValueError("give quality or bpp, not both")
     rgb, channels, alpha = image_io.to_rgb8(image)
+    if effort in OVERFIT_EFFORTS:
+        if realism is not None or model is not None:
+            raise ValueError("effort 3 and up write an overfitted file: it has its own decoder (no model or realism)")
+        return _encode_overfit(rgb, channels, alpha, quality, bpp, effort, icc, exif, seconds, progress)
+    if seconds is not None:
+        raise ValueError("seconds is a budget for overfitted coding (effort 3 and up)")
     codec, m = _model(model)
     from .refine import EFFORTS
 
     if effort not in EFFORTS:  # checked before the analysis transform runs
-        raise ValueError(f"effort must be one of {sorted(EFFORTS)}, got {effort}")
+        raise ValueError(f"effort must be one of {sorted(EFFORTS) + sorted(OVERFIT_EFFORTS)}, got {effort}")
     analysis = codec.analyse(m, rgb)
     alpha_chunk = image_io.pack_alpha(alpha) if alpha is not None else None
 
@@ -80,6 +93,34 @@ def encode(
         if len(better) * 8 / (rgb.shape[0] * rgb.shape[1]) <= bpp:
             return _cheaper(m, rgb, best, better)
     return best
+
+
+OVERFIT_EFFORTS = (3, 4, 5)
+
+
+def _encode_overfit(rgb, channels, alpha, quality, bpp, effort, icc, exif, seconds, progress) -> bytes:
+    from bitstream.nicfile import OVERFIT_MODEL_ID
+
+    from . import overfit
+
+    q = DEFAULT_QUALITY if quality is None else float(quality)
+    if not 0 <= q <= 100:
+        raise ValueError(f"quality must be within 0..100, got {q}")
+    if bpp is not None and bpp <= 0:
+        raise ValueError(f"target bpp must be positive, got {bpp}")
+    if seconds is not None and seconds <= 0:
+        raise ValueError(f"seconds must be positive, got {seconds}")
+    h, w = rgb.shape[:2]
+    # the latents get what the target leaves after the network weights (~1 KB) and the container
+    target = None if bpp is None else max(bpp * 0.5, bpp - 8 * 1100 / (h * w))
+    r = overfit.encode(rgb, q, effort, seconds=seconds, target_bpp=target, progress=progress)
+    header = Header(w, h, channels, OVERFIT_MODEL_ID, b"\0\0\0\0", round(q, 2))
+    alpha_chunk = image_io.pack_alpha(alpha) if alpha is not None else None
+    data = bitstream.write(NicFile(header, b"", (), icc=icc, exif=exif, alpha=alpha_chunk, overfit=r.payload))
+    if bpp is not None and len(data) * 8 / (h * w) > bpp:  # never above the target: the fast coder meets it
+        arr = image_io.from_rgb8(rgb, channels, alpha)
+        return encode(arr, bpp=bpp, icc=icc, exif=exif)
+    return data
 
 
 def _cheaper(m, rgb: np.ndarray, base: bytes, refined: bytes) -> bytes:
@@ -132,6 +173,9 @@ class Info:
     realism: float | None = None  # the encoder's suggested realism setting, if recorded
     model_id: int = 0
     context_hash: str | None = None  # the model's context weights (model 5 on), as this installation has them
+    mode: str = "hyperprior"  # or "overfitted": the file carries its own decoder
+    macs_per_pixel: int | None = None  # overfitted: decoder multiplications per pixel
+    weight_bytes: int | None = None  # overfitted: bytes spent on the decoder's weights
 
 
 def info(data: bytes) -> Info:
@@ -139,6 +183,13 @@ def info(data: bytes) -> Info:
     version, chunks = bitstream.unpack_chunks(data)
     f = bitstream.read(data)
     h = f.header
+    if f.overfit is not None:
+        from bitstream.overfit import OverfitPayload
+
+        p = OverfitPayload.from_bytes(f.overfit)
+        return Info(version, h.width, h.height, h.channels, h.quality, "overfitted", h.weights_hash.hex(), len(data),
+                    len(data) * 8 / (h.width * h.height), [(c.type, len(c.payload)) for c in chunks], ("fidelity",),
+                    None, h.model_id, None, "overfitted", p.macs_per_pixel(), len(p.weights))
     from . import zoo
 
     try:
@@ -249,12 +300,40 @@ def decode(data: bytes, *, decoder: str | None = None, realism: float | None = N
         chain = [plugins.create(s) for s in post]  # unknown specs and missing weights fail
         for p in chain:  # before any decoding work
             p.ensure_loaded()
+    f = _overfitted(data, verify, max_pixels, decoder, realism)
+    if f is not None:
+        out = _decode_overfit(f)
+        return plugins.apply_chain(out, chain, None) if post else out
     p = _parse(data, verify, max_pixels, decoder, realism)
     h = p.f.header
     out = _finish(p.f, p.codec.synthesise(p.m, p.y_hat, h.quality, h.height, h.width, realism=p.alpha, delta=p.delta))
     if post:
         out = plugins.apply_chain(out, chain, plugins.Latents(p.y_hat[0].numpy(), h.quality, p.m.entry.name))
     return out
+
+
+def _overfitted(data: bytes, verify: bool, max_pixels: int | None, decoder: str | None,
+                realism: float | None) -> NicFile | None:
+    """The parsed file if it is an overfitted one (its checks done), else None."""
+    f = bitstream.read(bytes(data), verify=verify)
+    if f.overfit is None:
+        return None
+    h = f.header
+    if max_pixels is not None and h.width * h.height > max_pixels:
+        raise FormatError(f"image of {h.width}x{h.height} ({h.width * h.height} pixels) exceeds max_pixels={max_pixels}")
+    if decoder == "realism" or realism is not None:
+        raise FormatError("an overfitted file has one decoder (its own): no realism decoder")
+    if decoder is not None and decoder not in DECODERS:
+        raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
+    if h.channels == 4 and f.alpha is not None:
+        image_io.unpack_alpha(f.alpha, h.height, h.width)
+    return f
+
+
+def _decode_overfit(f: NicFile) -> np.ndarray:
+    from . import overfit
+
+    return _finish(f, overfit.decode(f.overfit, f.header.height, f.header.width))
 
 
 def decode_batch(files: list[bytes], *, decoder: str | None = None, realism: float | None = None,
@@ -265,11 +344,15 @@ def decode_batch(files: list[bytes], *, decoder: str | None = None, realism: flo
     """
     import torch
 
-    parsed = [_parse(d, verify, max_pixels, decoder, realism) for d in files]
-    groups: dict[tuple, list[int]] = {}
-    for k, p in enumerate(parsed):
-        groups.setdefault((p.m.entry.name, p.f.header.height, p.f.header.width, p.alpha), []).append(k)
     out: list[np.ndarray | None] = [None] * len(files)
+    over = {k: _overfitted(d, verify, max_pixels, decoder, realism) for k, d in enumerate(files)}
+    parsed = {k: _parse(d, verify, max_pixels, decoder, realism) for k, d in enumerate(files) if over[k] is None}
+    for k, f in over.items():
+        if f is not None:
+            out[k] = _decode_overfit(f)
+    groups: dict[tuple, list[int]] = {}
+    for k, p in parsed.items():
+        groups.setdefault((p.m.entry.name, p.f.header.height, p.f.header.width, p.alpha), []).append(k)
     for (_, h, w, alpha), ks in groups.items():
         first = parsed[ks[0]]
         y = torch.cat([parsed[k].y_hat for k in ks])

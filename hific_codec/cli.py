@@ -59,6 +59,7 @@ def write_atomic(path: str, data: bytes, force: bool) -> None:
 # Pillow's own default cap (about 89 Mpx): `nic decode` refuses larger images unless told otherwise
 DEFAULT_MAX_PIXELS = 89_478_485
 _ICC_SPACE = {"L": b"GRAY", "RGB": b"RGB ", "RGBA": b"RGB "}  # ICC header bytes 16..19
+_ICC_KNOWN_SPACES = {b"XYZ ", b"Lab ", b"Luv ", b"YCbr", b"Yxy ", b"RGB ", b"GRAY", b"HSV ", b"HLS ", b"CMYK", b"CMY "}
 
 
 def note(text: str) -> None:
@@ -104,7 +105,8 @@ def load_image(data: bytes, name: str):
         has_alpha = "A" in im.mode or "transparency" in im.info
         arr = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
     out_mode = "L" if arr.ndim == 2 else {3: "RGB", 4: "RGBA"}[arr.shape[2]]
-    if icc and icc[16:20] != _ICC_SPACE.get(out_mode, b""):
+    space = icc[16:20] if icc and len(icc) >= 128 else None  # an ICC header's data colour space
+    if space in _ICC_KNOWN_SPACES and space != _ICC_SPACE.get(out_mode):
         # a CMYK (or Lab, ...) profile describes the source's colour space, not the converted pixels
         note(f"{name}: dropped its {icc[16:20].decode('latin-1').strip() or 'unknown'} ICC profile "
              f"(the pixels were converted from {im.mode})")
@@ -154,14 +156,59 @@ def cmd_encode(a: argparse.Namespace) -> None:
     arr, icc, exif = load_image(data, a.input)
     out = a.output or ("-" if a.input == "-" else str(Path(a.input).with_suffix(".nic")))
     t0 = time.perf_counter()
-    nic = api.encode(arr, a.quality, bpp=a.bpp, model=a.model, icc=None if a.strip else icc,
-                     exif=None if a.strip else exif, effort=a.effort, realism=a.realism)
+    seconds = parse_duration(a.time) if a.time else None
+    if seconds is not None and a.effort < 3:
+        a.effort = 3  # a time budget is what the overfitted levels spend
+    bar = ProgressBar(a.input) if a.effort >= 3 and not a.quiet else None
+    try:
+        nic = api.encode(arr, a.quality, bpp=a.bpp, model=a.model, icc=None if a.strip else icc,
+                         exif=None if a.strip else exif, effort=a.effort, realism=a.realism, seconds=seconds,
+                         progress=bar)
+    finally:
+        if bar is not None:
+            bar.close()
     dt = time.perf_counter() - t0
     write_atomic(out, nic, a.force)
     h, w = arr.shape[:2]
     q = api.info(nic).quality
     print(f"{a.input} -> {out}: {w}x{h}, {len(nic)} bytes, {len(nic) * 8 / (w * h):.4f} bpp, "
           f"quality {q:g}, {dt:.2f} s", file=sys.stderr)
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '5m', '1.5h' -> seconds."""
+    t = text.strip().lower()
+    scale = {"s": 1, "m": 60, "h": 3600}.get(t[-1:], None)
+    try:
+        v = float(t[:-1] if scale else t) * (scale or 1)
+    except ValueError:
+        raise CLIError(f"--time {text!r}: expected seconds or a duration like 90s, 5m, 1h") from None
+    if v <= 0:
+        raise CLIError(f"--time {text!r}: must be positive")
+    return v
+
+
+class ProgressBar:
+    """One status line on stderr for long (overfitted) encodes: iteration, rate estimate, PSNR."""
+
+    def __init__(self, name: str):
+        self.name, self.tty = name, sys.stderr.isatty()
+        self.last = 0.0
+
+    def __call__(self, p) -> None:
+        now = time.perf_counter()
+        if not self.tty and now - self.last < 10 and p.iteration < p.iterations:
+            return  # a log file gets a line every 10 s, a terminal a live line
+        self.last = now
+        width = 24
+        done = int(width * p.iteration / max(1, p.iterations))
+        line = (f"{self.name}: [{'#' * done}{'.' * (width - done)}] {p.iteration}/{p.iterations} "
+                f"{p.bpp:.3f} bpp (latents) {p.psnr:.2f} dB {p.seconds:.0f} s")
+        print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.tty and self.last:
+            print(file=sys.stderr)
 
 
 def cmd_decode(a: argparse.Namespace) -> None:
@@ -217,8 +264,12 @@ def cmd_info(a: argparse.Namespace) -> None:
 
     i = api.info(_read_input(a.input))
     print(f"format      NIC {i.version[0]}.{i.version[1]}")
-    ctx = f" + context {i.context_hash}" if i.context_hash else ""
-    print(f"model       {i.model} (id {i.model_id}, weights {i.weights_hash}{ctx})")
+    if i.mode == "overfitted":
+        print(f"mode        overfitted: the file carries its own decoder ({i.weight_bytes} bytes of weights, "
+              f"{i.macs_per_pixel} multiplications per pixel)")
+    else:
+        ctx = f" + context {i.context_hash}" if i.context_hash else ""
+        print(f"model       {i.model} (id {i.model_id}, weights {i.weights_hash}{ctx})")
     print(f"size        {i.width}x{i.height}, {i.channels} channel(s)")
     print(f"quality     {i.quality:g}")
     print(f"decoders    {', '.join(i.decoders)}" + ("" if i.realism is None else f" (suggested realism {i.realism:g})"))
@@ -265,9 +316,13 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("-q", "--quality", type=float, help=f"0..100, higher is better (default {DEFAULT_QUALITY:g})")
     g.add_argument("--bpp", type=float, help="target bits per pixel: highest quality not above it")
     e.add_argument("--model", help="model name from the zoo (default: the shipped default)")
-    e.add_argument("--effort", type=int, choices=[0, 1, 2], default=0,
+    e.add_argument("--effort", type=int, choices=[0, 1, 2, 3, 4, 5], default=0,
                    help="encoder effort: 1 or 2 refine the latents for this image (smaller files at the "
-                   "same quality, same decoder; about 30 s or 90 s per 768x512 image on 2 cores)")
+                   "same quality, same decoder; about 30 s or 90 s per 768x512 image on 2 cores); 3, 4, 5 "
+                   "fit a decoder to this image (overfitted coding: about 5, 15, 45 min per 768x512 image)")
+    e.add_argument("--time", metavar="DURATION", help="overfitted coding with this fitting budget "
+                   "(e.g. 90s, 5m, 1h); implies --effort 3 unless a higher one is given")
+    e.add_argument("--quiet", action="store_true", help="no progress line for long encodes")
     e.add_argument("--realism", type=float, metavar="0..1",
                    help="record a suggested realism-decoder setting in the file (decoders may use it)")
     e.add_argument("--strip", action="store_true", help="drop ICC profile and EXIF")

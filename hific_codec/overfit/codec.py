@@ -23,16 +23,17 @@ from . import exact
 from .fit import FitConfig, fit
 from .model import OverfitConfig, Synthesis, grid_shapes, upsample
 
-ARM_SHIFTS = range(5, 12)
-SYN_SHIFTS = range(4, 12)
+ARM_SHIFTS = range(6, 11)
+SYN_SHIFTS = range(5, 11)
 BAND = 128  # decode rows per synthesis band (pixels)
 
 
 @dataclass(frozen=True)
 class Encoded:
     payload: bytes
-    weight_bits: float
-    latent_bits: float
+    weight_bytes: int
+    latent_bytes: int
+    iterations: int
     fit_seconds: float
 
 
@@ -79,7 +80,8 @@ def encode(rgb: np.ndarray, lmbda: float, cfg: OverfitConfig = OverfitConfig(), 
            callback=None) -> Encoded:
     fc = fc or FitConfig(lmbda=lmbda)
     h, w = rgb.shape[:2]
-    model, stats = fit(rgb, cfg, fc, callback)
+    fr = fit(rgb, cfg, fc, callback)
+    model, lmbda = fr.model, fr.lmbda
     grids = _latent_ints(model)
     # ARM: fewest bits for its weights plus the latents it codes
     best = None
@@ -90,7 +92,7 @@ def encode(rgb: np.ndarray, lmbda: float, cfg: OverfitConfig = OverfitConfig(), 
         except FormatError:
             continue
         parts = exact.encode_parts(grids, arm)
-        lat = sum(exact.code_length(sym, idx) for sym, idx in parts)
+        lat = exact.code_length(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
         scales = [exact.best_scale(t) for t in ints]
         wbits = sum(exact.code_length(t, np.full(t.shape, fmt.table_index(fmt.ZERO_MEAN, k))) for t, k in zip(ints, scales))
         if best is None or lat + wbits < best[0]:
@@ -108,26 +110,27 @@ def encode(rgb: np.ndarray, lmbda: float, cfg: OverfitConfig = OverfitConfig(), 
         if best_syn is None or cost < best_syn[0]:
             best_syn = (cost, s, ints, scales, wbits)
     _, syn_shift, syn_w, syn_scales, syn_bits = best_syn
+    tables = fmt.laplace_tables()
     weights = [(t.ravel(), np.full(t.size, fmt.table_index(fmt.ZERO_MEAN, k)))
                for t, k in zip(arm_w + syn_w, arm_scales + syn_scales)]
-    stream = entropy.encode_parts(weights + [(s.ravel(), i.ravel()) for s, i in parts], fmt.laplace_tables())
     payload = fmt.OverfitPayload(cfg.levels, cfg.arm_hidden, cfg.syn_hidden, cfg.syn_residual, arm_shift, syn_shift,
-                                 tuple(arm_scales + syn_scales), stream)
-    wb = best[0] - lat_bits + syn_bits
-    return Encoded(payload.to_bytes(), wb, lat_bits, stats["seconds"])
+                                 tuple(arm_scales + syn_scales), entropy.encode_parts(weights, tables),
+                                 entropy.encode_rows(parts, tables))
+    return Encoded(payload.to_bytes(), len(payload.weights), len(payload.latents), fr.iterations, fr.seconds)
 
 
 def decode(payload: bytes, h: int, w: int) -> np.ndarray:
     p = fmt.OverfitPayload.from_bytes(payload)
     cfg = OverfitConfig(p.levels, p.arm_hidden, p.syn_hidden, p.syn_residual)
-    dec = entropy.StreamDecoder(p.stream)
     tables = fmt.laplace_tables()
+    wdec = entropy.StreamDecoder(p.weights)
     ints = []
     for shape, k in zip(p.tensor_shapes(), p.weight_scales):
         n = math.prod(shape)
-        ints.append(dec.decode(np.full(n, fmt.table_index(fmt.ZERO_MEAN, k)), tables).reshape(shape))
+        ints.append(wdec.decode(np.full(n, fmt.table_index(fmt.ZERO_MEAN, k)), tables).reshape(shape))
     arm = exact.ExactARM(ints[:6], p.arm_shift)
     syn = _load_syn(cfg, ints[6:], p.syn_shift)
+    dec = entropy.StreamDecoder(p.latents)
 
-    grids = exact.decode_grids(grid_shapes(cfg.levels, h, w), arm, lambda idx: dec.decode(idx, tables))
+    grids = exact.decode_grids(grid_shapes(cfg.levels, h, w), arm, lambda idx: dec.decode_rows(idx, tables))
     return render(cfg, syn, grids, h, w)

@@ -40,21 +40,27 @@ class ExactARM:
 
     def __init__(self, ints: list[np.ndarray], shift: int):
         check_bounds(ints, shift)
-        w = [torch.from_numpy(np.asarray(t, dtype=np.float64)) for t in ints]
+        w = [np.asarray(t, dtype=np.float64) for t in ints]
         n = len(CAUSAL)
-        self.w1c, self.w1p = w[0][:, :n].T.contiguous(), w[0][:, n:].T.contiguous()
-        self.b1, self.w2, self.b2, self.w3, self.b3 = w[1], w[2].T.contiguous(), w[3], w[4].T.contiguous(), w[5]
+        self.w1c, self.w1p = np.ascontiguousarray(w[0][:, :n].T), np.ascontiguousarray(w[0][:, n:].T)
+        one = float(1 << ACT_SHIFT)
+        self.b1, self.w2, self.b2 = w[1], np.ascontiguousarray(w[2].T), w[3] * one
+        self.w3, self.b3 = np.ascontiguousarray(w[4].T), w[5] * one
         self.inv = 2.0 ** -shift
 
-    def parent_part(self, x: torch.Tensor) -> torch.Tensor:
+    def parent_part(self, x: np.ndarray) -> np.ndarray:
         """(n, len(PARENT)) parent context -> first-layer partial sums, bias included (integers)."""
         return x @ self.w1p + self.b1
 
-    def __call__(self, causal: torch.Tensor, pre: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def __call__(self, causal: np.ndarray, pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         one = float(1 << ACT_SHIFT)
-        h1 = torch.floor(torch.relu((causal @ self.w1c + pre) * one) * self.inv)
-        h2 = torch.floor(torch.relu(h1 @ self.w2 + self.b2 * one) * self.inv) + h1
-        o = torch.floor((h2 @ self.w3 + self.b3 * one) * self.inv).numpy().astype(np.int64)
+        a = causal @ self.w1c
+        a += pre
+        h1 = np.floor(np.maximum(a, 0.0) * (one * self.inv))
+        a = h1 @ self.w2
+        a += self.b2
+        h2 = np.floor(np.maximum(a, 0.0) * self.inv) + h1
+        o = np.floor((h2 @ self.w3 + self.b3) * self.inv).astype(np.int64)
         return o[:, 0], o[:, 1]
 
 
@@ -93,10 +99,10 @@ def wavefronts(h: int, w: int) -> list[np.ndarray]:
 def _parent_pre(arm: ExactARM, parent: np.ndarray | None, h: int, w: int) -> torch.Tensor:
     """First-layer parent contributions of every latent of an h x w grid, (h * w, hidden)."""
     if parent is None:
-        x = torch.zeros(h * w, len(PARENT), dtype=torch.float64)
+        x = np.zeros((h * w, len(PARENT)))
     else:
         ctx = contexts(torch.zeros(1, h, w, dtype=torch.float64), torch.from_numpy(parent).to(torch.float64)[None])
-        x = ctx[0, :, :, len(CAUSAL):].reshape(h * w, len(PARENT))
+        x = ctx[0, :, :, len(CAUSAL):].reshape(h * w, len(PARENT)).numpy()
     return arm.parent_part(x)
 
 
@@ -113,8 +119,8 @@ class _Padded:
         i, j = np.divmod(flat, self.w)
         return (i + 2) * self.stride + j + 2
 
-    def causal(self, slots: np.ndarray) -> torch.Tensor:
-        return torch.from_numpy(self.buf[slots[:, None] + self.offsets].astype(np.float64))
+    def causal(self, slots: np.ndarray) -> np.ndarray:
+        return self.buf[slots[:, None] + self.offsets].astype(np.float64)
 
     def grid(self) -> np.ndarray:
         return self.buf.reshape(self.h + 2, self.stride)[2:, 2:-2].copy()
@@ -129,7 +135,7 @@ def encode_parts(grids: list[np.ndarray], arm: ExactARM) -> list[tuple[np.ndarra
         h, w = g.shape
         pre = _parent_pre(arm, grids[l + 1] if l + 1 < len(grids) else None, h, w)
         causal = contexts(torch.from_numpy(g).to(torch.float64)[None], None)[0, :, :, : len(CAUSAL)]
-        mu, log_b = arm(causal.reshape(h * w, len(CAUSAL)), pre)
+        mu, log_b = arm(causal.reshape(h * w, len(CAUSAL)).numpy(), pre)
         idx, centre = params(mu, log_b)
         sym = g.ravel() - centre
         parts += [(sym[f], idx[f]) for f in wavefronts(h, w)]

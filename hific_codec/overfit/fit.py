@@ -1,12 +1,18 @@
 """The overfitted encoder: fit an `OverfitModel` to one image by minimising MSE + λ·bpp.
 
-Schedule (Cool-chic / C3): Adam with a cosine-decayed learning rate while the latents see soft
-rounding plus uniform noise, the rounding temperature annealed towards hard rounding; then a
+Schedule (Cool-chic / C3): Adam with a cosine-decayed learning rate while the latents see
+s_T(s_T(y) + u), soft rounding around uniform noise, the temperature T annealed towards hard
+rounding; then a
 short stage at a low learning rate with straight-through hard rounding, where the rate and the
-distortion are the ones the coder will really see.  The best hard-rounded state is kept.
+distortion are the ones the coder will see.  The hard stage keeps the best state it visits.
+
+A time budget (``seconds``) fixes the iteration count after a few timed iterations, so the
+schedule still runs to its end.  A rate target (``target_bpp``) steers λ multiplicatively from
+the model's own rate estimate during the soft stage.
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass
@@ -19,13 +25,15 @@ from .model import OverfitConfig, OverfitModel
 
 @dataclass(frozen=True)
 class FitConfig:
-    iterations: int = 2000
+    iterations: int = 2000  # the most iterations (a time budget may cut them)
     lmbda: float = 1e-3  # loss = MSE (pixels in [0, 1]) + lmbda * bpp
     lr: float = 1e-2
     hard_fraction: float = 0.1  # final share of iterations with straight-through hard rounding
     hard_lr: float = 1e-4
     t_start: float = 0.3  # soft-rounding temperature, annealed to t_end over the soft stage
     t_end: float = 0.1
+    seconds: float | None = None  # time budget for the fit
+    target_bpp: float | None = None  # steer λ towards this latent rate
     seed: int = 0
 
 
@@ -43,52 +51,73 @@ def hard_round(y: torch.Tensor) -> torch.Tensor:
 class Progress:
     iteration: int
     iterations: int
-    bpp: float  # the model's own rate estimate of the latents (weights not included)
-    psnr: float
+    bpp: float  # the model's own estimate of the latents' rate (weights not included)
+    psnr: float  # of the padded-crop output, as trained (noisy latents before the hard stage)
     seconds: float
 
 
-def fit(rgb: np.ndarray, cfg: OverfitConfig, fc: FitConfig, callback=None) -> tuple[OverfitModel, dict]:
-    """Fit a model to ``rgb`` (h, w, 3) uint8.  ``callback(Progress)`` is called every few
-    iterations (a progress bar); raising from it stops the fit (KeyboardInterrupt passes through)."""
+@dataclass
+class FitResult:
+    model: OverfitModel
+    iterations: int
+    seconds: float
+    lmbda: float  # the final λ (moved by a rate target)
+
+
+TIMING_ITERATIONS = 5
+
+
+def fit(rgb: np.ndarray, cfg: OverfitConfig, fc: FitConfig, callback=None) -> FitResult:
+    """Fit a model to ``rgb`` (h, w, 3) uint8.  ``callback(Progress)`` runs every 10 iterations;
+    an exception raised from it (or Ctrl-C) ends the fit and propagates."""
     torch.manual_seed(fc.seed)
     h, w = rgb.shape[:2]
     model = OverfitModel(cfg, h, w)
-    hp, wp = model.latents[0].shape[-2:]
-    x = torch.from_numpy(np.pad(rgb, ((0, hp - h), (0, wp - w), (0, 0)), mode="edge")).permute(2, 0, 1)[None].float() / 255
-    x = x[:, :, :h, :w]
+    x = torch.from_numpy(np.array(rgb[:, :, :3], dtype=np.float32)).permute(2, 0, 1)[None] / 255
     pixels = h * w
-    soft_iters = int(fc.iterations * (1 - fc.hard_fraction))
+    total = fc.iterations
     opt = torch.optim.Adam(model.parameters(), lr=fc.lr)
+    lm = fc.lmbda
     best, best_cost, t0 = None, math.inf, time.time()
-    for it in range(fc.iterations):
+    it = 0
+    while it < total:
+        soft_iters = int(total * (1 - fc.hard_fraction))
         hard = it >= soft_iters
         if hard:
-            for g in opt.param_groups:
-                g["lr"] = fc.hard_lr
-            quantise = hard_round
+            lr, quantise = fc.hard_lr, hard_round
         else:
             frac = it / max(1, soft_iters)
-            for g in opt.param_groups:
-                g["lr"] = fc.lr * 0.5 * (1 + math.cos(math.pi * frac))
+            lr = fc.lr * 0.5 * (1 + math.cos(math.pi * frac))
             temp = fc.t_start + (fc.t_end - fc.t_start) * frac
 
             def quantise(y, temp=temp):
-                return soft_round(y, temp) + torch.rand_like(y) - 0.5
+                # soft rounding on both sides of the noise: as the temperature falls, what the
+                # synthesis and the ARM see tends to the integers they will get (C3, Cool-chic 3)
+                return soft_round(soft_round(y, temp) + torch.rand_like(y) - 0.5, temp)
 
+        for g in opt.param_groups:
+            g["lr"] = lr
         xh, bits = model(quantise)
         mse = torch.mean((xh[:, :, :h, :w] - x) ** 2)
         bpp = bits / pixels
-        loss = mse + fc.lmbda * bpp
+        loss = mse + lm * bpp
+        if hard:
+            cost = float(loss.detach())
+            if cost < best_cost:  # this state, before the step below changes it
+                best_cost, best = cost, copy.deepcopy(model.state_dict())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        if hard:
-            cost = float(loss)
-            if cost < best_cost:  # the state before this step produced this cost
-                best_cost = cost
-        if callback is not None and (it % 20 == 0 or it == fc.iterations - 1):
-            callback(Progress(it + 1, fc.iterations, float(bpp), -10 * math.log10(max(float(mse), 1e-12)),
-                              time.time() - t0))
-    stats = {"iterations": fc.iterations, "seconds": time.time() - t0}
-    return model, stats
+        it += 1
+        if fc.target_bpp is not None and not hard:
+            # multiplicative steering on the noisy estimate: 2% per iteration at a 100% miss
+            lm *= math.exp(0.02 * max(-1.0, min(1.0, float(bpp.detach()) / fc.target_bpp - 1.0)))
+        if fc.seconds is not None and it == TIMING_ITERATIONS:
+            per = (time.time() - t0) / TIMING_ITERATIONS
+            total = max(TIMING_ITERATIONS + 10, min(total, int(fc.seconds / per)))
+        if callback is not None and (it % 10 == 0 or it == total):
+            callback(Progress(it, total, float(bpp.detach()),
+                              -10 * math.log10(max(float(mse.detach()), 1e-12)), time.time() - t0))
+    if best is not None:
+        model.load_state_dict(best)
+    return FitResult(model, total, time.time() - t0, lm)

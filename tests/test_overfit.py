@@ -1,0 +1,219 @@
+"""Overfitted coding (effort 3-5): round trips through the API and the CLI, exact entropy coding
+of the latents (wavefront decoder == one-shot encoder), the fixed-point ARM, hostile payloads."""
+import hashlib
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+import bitstream
+import hific_codec
+from bitstream import FormatError
+from bitstream import overfit as fmt
+from bitstream.entropy import StreamDecoder, encode_rows
+from hific_codec.overfit import exact
+from hific_codec.overfit.model import ARM, CONTEXT, OverfitConfig, contexts, grid_shapes
+
+from .conftest import ROOT, psnr
+
+# Format constant of 1.5 (like the Gaussian tables): a change would break every overfitted file
+LAPLACE_TABLES_SHA256 = "d5972aed0d550aa37e892b811688c4e7eae1fa12231bf820ff8be9654628c4a3"
+
+
+@pytest.fixture(scope="module")
+def small(crop):
+    return np.ascontiguousarray(crop[:48, :64])
+
+
+@pytest.fixture(scope="module")
+def small_file(small):
+    return hific_codec.encode(small, 60, effort=3, seconds=4)
+
+
+def test_round_trip_and_info(small, small_file):
+    out = hific_codec.decode(small_file)
+    assert out.shape == small.shape and out.dtype == np.uint8
+    assert psnr(small, out) > 22  # a few seconds of fitting on a 48x64 crop
+    i = hific_codec.info(small_file)
+    assert i.mode == "overfitted" and i.version == (1, 5) and i.decoders == ("fidelity",)
+    assert 0 < i.weight_bytes < len(small_file) and i.macs_per_pixel == OverfitConfig().macs_per_pixel()
+    assert np.array_equal(hific_codec.decode(small_file), out)  # decoding is deterministic
+    batch = hific_codec.decode_batch([small_file, hific_codec.encode(small, 50)])
+    assert np.array_equal(batch[0], out)
+    with pytest.raises(FormatError, match="one decoder"):
+        hific_codec.decode(small_file, decoder="realism")
+
+
+def test_grey_and_rgba_keep_their_modes(small):
+    grey = small[:, :, 1].copy()
+    assert hific_codec.decode(hific_codec.encode(grey, 50, effort=3, seconds=1)).shape == grey.shape
+    rgba = np.dstack([small, np.arange(small.shape[0] * small.shape[1]).reshape(small.shape[:2]).astype(np.uint8)])
+    out = hific_codec.decode(hific_codec.encode(rgba, 50, effort=3, seconds=1))
+    assert out.shape == rgba.shape and np.array_equal(out[:, :, 3], rgba[:, :, 3])  # alpha is lossless
+
+
+def _random_arm(seed: int, hidden: int = 8, shift: int = 8) -> exact.ExactARM:
+    rng = np.random.default_rng(seed)
+    shapes = [(hidden, CONTEXT), (hidden,), (hidden, hidden), (hidden,), (2, hidden), (2,)]
+    ints = [rng.integers(-40, 41, s) for s in shapes]
+    ints[5] = np.array([0, -300])  # log b around -1.2: a mix of narrow and wide tables
+    return exact.ExactARM(ints, shift)
+
+
+def test_wavefront_decoder_recovers_the_one_shot_encoder_exactly():
+    rng = np.random.default_rng(3)
+    shapes = grid_shapes(4, 40, 56)
+    grids = [np.round(rng.laplace(0, 2.0, s)).astype(np.int64) for s in shapes]
+    grids[0][3, 4], grids[1][0, 0], grids[2][1, 2] = 900, -4000, 70  # escapes
+    arm = _random_arm(1)
+    tables = fmt.laplace_tables()
+    data = encode_rows(exact.encode_parts(grids, arm), tables)
+    dec = StreamDecoder(data)
+    got = exact.decode_grids(shapes, arm, lambda idx: dec.decode_rows(idx, tables))
+    assert all(np.array_equal(a, b) for a, b in zip(got, grids))
+
+
+def test_wavefronts_respect_the_causal_context():
+    fronts = exact.wavefronts(5, 7)
+    t_of = np.empty(35, int)
+    for t, f in enumerate(fronts):
+        t_of[f] = t
+    assert sorted(np.concatenate(fronts)) == list(range(35))
+    from hific_codec.overfit.model import CAUSAL
+
+    for i in range(5):
+        for j in range(7):
+            for di, dj in CAUSAL:
+                if 0 <= i + di < 5 and 0 <= j + dj < 7:
+                    assert t_of[(i + di) * 7 + j + dj] < t_of[i * 7 + j]
+
+
+def test_exact_arm_follows_the_float_arm():
+    torch.manual_seed(0)
+    arm = ARM(16)
+    for p in arm.parameters():
+        torch.nn.init.normal_(p, 0, 0.3)
+    ctx = torch.randint(-3, 4, (500, CONTEXT)).double()
+    mu, log_b = arm.double()(ctx)
+    e = exact.ExactARM(exact.arm_ints(arm, 10), 10)
+    from hific_codec.overfit.model import CAUSAL
+
+    n = len(CAUSAL)
+    emu, elb = e(ctx[:, :n].numpy(), e.parent_part(ctx[:, n:].numpy()))
+    scale = 2.0 ** exact.ACT_SHIFT
+    assert np.abs(emu / scale - mu.detach().numpy()).max() < 0.1
+    assert np.abs(elb / scale - log_b.detach().numpy()).max() < 0.1
+
+
+def test_exact_arm_refuses_weights_that_could_leave_exact_range():
+    ints = [np.full((8, CONTEXT), 30000), np.zeros(8), np.full((8, 8), 30000), np.zeros(8), np.ones((2, 8)), np.zeros(2)]
+    with pytest.raises(FormatError, match="too large"):
+        exact.ExactARM(ints, 0)
+
+
+def test_laplace_tables_are_pinned():
+    t = fmt.laplace_tables()
+    assert len(t) == fmt.FRACTIONS * fmt.SCALES
+    h = hashlib.sha256()
+    for o, p in zip(t.offsets, t.pmfs):
+        h.update(np.int64(o).tobytes())
+        h.update(p.tobytes())
+    assert h.hexdigest() == LAPLACE_TABLES_SHA256
+
+
+def test_context_of_the_training_model_matches_the_coder():
+    """The float model's context (training) and the coder's (exact.py) read the same neighbours."""
+    rng = np.random.default_rng(0)
+    g = rng.integers(-5, 6, (1, 8, 12)).astype(np.float64)
+    parent = rng.integers(-5, 6, (1, 4, 6)).astype(np.float64)
+    ctx = contexts(torch.from_numpy(g), torch.from_numpy(parent))[0].numpy()
+    pad = exact._Padded(8, 12)
+    pad.buf[pad.slots(np.arange(96))] = g[0].ravel().astype(np.int64)
+    from hific_codec.overfit.model import CAUSAL
+
+    assert np.array_equal(pad.causal(pad.slots(np.arange(96))), ctx.reshape(96, -1)[:, : len(CAUSAL)])
+    assert ctx[5, 7, len(CAUSAL) + 4] == parent[0, 2, 3]  # the parent itself, in the 3x3's centre
+
+
+@pytest.mark.parametrize("cut", [0, 5, 20, -7])
+def test_damaged_payloads_are_refused_cleanly(small_file, cut):
+    f = bitstream.read(small_file)
+    p = f.overfit
+    broken = p[:cut] if cut >= 0 else p[:cut] + bytes(7)
+    data = bitstream.write(bitstream.NicFile(f.header, b"", (), overfit=broken))
+    try:
+        out = hific_codec.decode(data)
+        assert out.shape == (f.header.height, f.header.width, 3)  # a damaged stream may still decode
+    except FormatError:
+        pass
+
+
+def test_random_payloads_never_crash(small_file):
+    f = bitstream.read(small_file)
+    rng = np.random.default_rng(5)
+    for _ in range(40):
+        p = bytearray(f.overfit)
+        for k in rng.integers(0, len(p), 3):
+            p[k] = int(rng.integers(0, 256))
+        data = bitstream.write(bitstream.NicFile(f.header, b"", (), overfit=bytes(p)))
+        t0 = time.perf_counter()
+        try:
+            hific_codec.decode(data)
+        except FormatError:
+            pass
+        assert time.perf_counter() - t0 < 5
+
+
+def test_overfit_chunk_rules():
+    from bitstream import Header, NicFile
+
+    h0 = Header(8, 8, 3, 0, b"\0" * 4, 50)
+    with pytest.raises(FormatError, match="OFIT"):
+        NicFile(h0, b"z", (b"y",))
+    with pytest.raises(FormatError, match="OFIT"):
+        NicFile(Header(8, 8, 3, 8, b"\0" * 4, 50), b"", (), overfit=b"x")
+    data = bitstream.write(NicFile(h0, b"", (), overfit=b"\1" * 40))
+    assert data[4:6] == bytes([1, 5])
+    with pytest.raises(FormatError, match="version 1.4"):
+        bitstream.read(bitstream.pack_chunks(bitstream.unpack_chunks(data)[1], (1, 4)))
+
+
+def test_bpp_target_is_never_exceeded(small):
+    for target in (0.8, 3.0):
+        data = hific_codec.encode(small, bpp=target, effort=3, seconds=2)
+        assert len(data) * 8 / (small.shape[0] * small.shape[1]) <= target
+
+
+def test_progress_is_reported_and_an_exception_stops_the_encode(small):
+    seen = []
+
+    def stop(p):
+        seen.append(p)
+        if p.iteration >= 20:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        hific_codec.encode(small, 50, effort=3, progress=stop)
+    assert seen and seen[0].iteration == 10 and seen[0].iterations == 600 and seen[0].psnr > 0
+
+
+def test_cli_interrupt_leaves_no_file(tmp_path, crop):
+    from PIL import Image
+
+    src = tmp_path / "in.png"
+    Image.fromarray(crop).save(src)
+    out = tmp_path / "out.nic"
+    p = subprocess.Popen([sys.executable, "-m", "hific_codec", "encode", str(src), "-o", str(out), "--effort", "3"],
+                         cwd=ROOT, stderr=subprocess.PIPE)
+    deadline = time.time() + 60
+    line = b""
+    while time.time() < deadline and b"/600" not in line:  # the fit has started
+        line = p.stderr.readline()
+    p.send_signal(signal.SIGINT)
+    err = p.communicate(timeout=60)[1]
+    assert p.returncode == 130 and b"interrupted" in err and b"Traceback" not in err
+    assert not out.exists() and not list(tmp_path.glob("*.part"))
