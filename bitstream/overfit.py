@@ -139,12 +139,16 @@ class OverfitPayload:
         return cls(L, a, s, r, ash, ssh, tuple(payload[HEAD_SIZE:at]), payload[at + 4 : at + 4 + nw], payload[at + 4 + nw :])
 
     def macs_per_pixel(self) -> int:
-        """Decoder multiplications per pixel: the ARM over every latent, bicubic upsampling (16 per
-        coarse grid), the synthesis."""
-        lat = sum(4.0 ** -l for l in range(self.levels))
-        a, c = self.arm_hidden, self.syn_hidden
-        arm = context_size() * a + a * a + 2 * a
-        return round(lat * arm + 16 * (self.levels - 1) + self.levels * c + 3 * c + 27 * self.syn_residual)
+        return macs_per_pixel(self.levels, self.arm_hidden, self.syn_hidden, self.syn_residual)
+
+
+def macs_per_pixel(levels: int, arm_hidden: int, syn_hidden: int, syn_residual: int) -> int:
+    """Decoder multiplications per pixel: the ARM over every latent, bicubic upsampling (16 per
+    coarse grid), the synthesis."""
+    lat = sum(4.0 ** -l for l in range(levels))
+    a, c = arm_hidden, syn_hidden
+    arm = context_size() * a + a * a + 2 * a
+    return round(lat * arm + 16 * (levels - 1) + levels * c + 3 * c + 27 * syn_residual)
 
 
 def context_size() -> int:

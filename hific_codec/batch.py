@@ -31,6 +31,8 @@ class Task:
     force: bool = False
     psnr: bool = False  # encode: decode again and measure PSNR against the source
     max_pixels: int | None = None  # decode: refuse larger images (the CLI passes its default cap)
+    effort: int = 0  # encode: 0-2 hyperprior, 3-5 overfitted
+    seconds: float | None = None  # encode: overfitted fitting budget per file
 
 
 @dataclass
@@ -141,7 +143,7 @@ def _encode(task: Task, rec: Record, load_image, write_atomic) -> None:
     from . import api, image_io
 
     arr, icc, exif = load_image(Path(task.src).read_bytes(), task.src)
-    data = api.encode(arr, task.quality, bpp=task.bpp, icc=icc, exif=exif)
+    data = api.encode(arr, task.quality, bpp=task.bpp, icc=icc, exif=exif, effort=task.effort, seconds=task.seconds)
     write_atomic(task.dst, data, task.force)
     rec.bytes = len(data)
     rec.bpp = len(data) * 8 / (arr.shape[0] * arr.shape[1])

@@ -125,7 +125,9 @@ def _batch(a: argparse.Namespace, mode: str, engine: str = "local", manifest: st
     if mode == "decode":
         opts.update(max_pixels=getattr(a, "max_pixels", DEFAULT_MAX_PIXELS) or None)
     if mode == "encode":
-        opts.update(quality=a.quality, bpp=a.bpp, psnr=getattr(a, "psnr", False))
+        opts.update(quality=a.quality, bpp=a.bpp, psnr=getattr(a, "psnr", False), effort=getattr(a, "effort", 0))
+        if getattr(a, "time", None):
+            opts.update(seconds=parse_duration(a.time), effort=max(3, opts["effort"]))
     try:
         tasks = batch.plan(a.input, a.output, mode, **opts)
     except (FileNotFoundError, OSError) as e:

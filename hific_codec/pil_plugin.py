@@ -69,7 +69,7 @@ def _save(im: Image.Image, fp, filename) -> None:
     if im.mode not in ("L", "RGB", "RGBA"):
         im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
     data = encode(np.asarray(im), quality=info.get("quality"), bpp=info.get("bpp"), icc=icc,
-                  exif=info.get("exif") or None)
+                  exif=info.get("exif") or None, effort=info.get("effort", 0), seconds=info.get("seconds"))
     fp.write(data)
 
 

@@ -62,6 +62,7 @@ def seeds() -> dict[str, bytes]:
         "tiny1x1_q100": hific_codec.encode(rgb[:1, :1], 100),
         "meta32x32_q50": hific_codec.encode(rgb[:32, :32], 50, icc=b"\0" * 40, exif=b"Exif\0\0MM"),
         "tiled16x1090_q40": hific_codec.encode(rgb[:16, :1090 - 768].repeat(4, axis=1)[:, :1090], 40),
+        "overfit24x32_q50": hific_codec.encode(rgb[200:224, 300:332], 50, effort=3, seconds=1),  # format 1.5
     }
 
 

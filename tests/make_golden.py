@@ -3,6 +3,7 @@
     .venv/bin/python -m tests.make_golden
     .venv/bin/python -m tests.make_golden --realism-only   # a generator or its latents changed
     .venv/bin/python -m tests.make_golden --refs           # (re)write reference pixels and latent pins
+    .venv/bin/python -m tests.make_golden --overfit        # add the overfitted (format 1.5) files
 
 Writes tests/golden/m<model id>_*.nic and adds them to golden.json (format version, weights hash,
 md5 of decoded pixels, md5 of the entropy-decoded latents), with the reference pixels of every
@@ -66,6 +67,8 @@ def latent_pins(data: bytes, bin_mean: bool) -> dict:
     from hific_codec import api
 
     f = api.bitstream.read(data)
+    if f.overfit is not None:
+        return {"latents_md5": md5(np.concatenate([g.ravel() for g in overfit_latents(f)]))}
     codec, m = api._model(model_id=f.header.model_id)
     h = f.header
     got = codec.decode_latents(m, h.height, h.width, f.z_stream, f.y_streams, f.tiles, offsets=bin_mean)
@@ -74,6 +77,47 @@ def latent_pins(data: bytes, bin_mean: bool) -> dict:
     if d is not None:
         pins["delta_md5"] = md5(d.numpy())
     return pins
+
+
+def overfit_latents(f) -> list[np.ndarray]:
+    """The entropy-decoded latent grids of an overfitted file (int64), as its decoder reads them."""
+    import math
+
+    from bitstream import entropy
+    from bitstream import overfit as fmt
+    from hific_codec.overfit import exact
+    from hific_codec.overfit.model import grid_shapes
+
+    p = fmt.OverfitPayload.from_bytes(f.overfit)
+    tables, wdec = fmt.laplace_tables(), entropy.StreamDecoder(p.weights)
+    ints = [wdec.decode(np.full(math.prod(s), fmt.table_index(fmt.ZERO_MEAN, k)), tables).reshape(s)
+            for s, k in zip(p.tensor_shapes()[:6], p.weight_scales[:6])]
+    dec = entropy.StreamDecoder(p.latents)
+    shapes = grid_shapes(p.levels, f.header.height, f.header.width)
+    return exact.decode_grids(shapes, exact.ExactARM(ints, p.arm_shift), lambda idx: dec.decode_rows(idx, tables))
+
+
+OVERFIT_WEIGHTS = "overfit"  # golden.json's weights field for overfitted files (they carry their decoder)
+
+
+def overfit_cases() -> dict[str, tuple[np.ndarray, float]]:
+    c = cases()
+    return {"of_crop48x64_q60": (c["crop64x96_q10"][0][:48, :64], 60.0), "of_grey33x17_q80": c["grey33x17_q80"],
+            "of_rgba40x40_q30": c["rgba40x40_q30"]}
+
+
+def add_overfit(table: dict) -> None:
+    """Overfitted files (format 1.5): the encoder's float fit is not reproducible across machines,
+    so each file is written once; decoders must keep decoding it."""
+    for name, (img, q) in overfit_cases().items():
+        if name in table:
+            continue
+        data = hific_codec.encode(img, q, effort=3, seconds=3)
+        (HERE / f"{name}.nic").write_bytes(data)
+        out = hific_codec.decode(data)
+        table[name] = {"version": list(hific_codec.info(data).version), "weights": OVERFIT_WEIGHTS,
+                       "shape": list(out.shape), "md5": md5(out)}
+        write_refs(name, table[name])
 
 
 def write_refs(name: str, row: dict) -> None:
@@ -129,9 +173,14 @@ def main() -> None:
         index.write_text(json.dumps(table, indent=1) + "\n")
         print(f"re-pinned the realism pixels of {sum('realism' in r for r in table.values())} golden files")
         return
+    if "--overfit" in sys.argv[1:]:
+        add_overfit(table)
+        index.write_text(json.dumps(table, indent=1) + "\n")
+        print(f"{sum(r['weights'] == OVERFIT_WEIGHTS for r in table.values())} overfitted golden files")
+        return
     if "--refs" in sys.argv[1:]:
         for name, row in table.items():
-            if row["weights"] in shipped:
+            if row["weights"] in shipped or row["weights"] == OVERFIT_WEIGHTS:
                 write_refs(name, row)
         index.write_text(json.dumps(table, indent=1) + "\n")
         print(f"wrote references for {sum(r['weights'] in shipped for r in table.values())} golden files")

@@ -109,6 +109,10 @@ def test_exact_arm_follows_the_float_arm():
     assert np.abs(elb / scale - log_b.detach().numpy()).max() < 0.1
 
 
+def test_format_and_model_agree_on_the_context_size():
+    assert fmt.context_size() == CONTEXT
+
+
 def test_exact_arm_refuses_weights_that_could_leave_exact_range():
     ints = [np.full((8, CONTEXT), 30000), np.zeros(8), np.full((8, 8), 30000), np.zeros(8), np.ones((2, 8)), np.zeros(2)]
     with pytest.raises(FormatError, match="too large"):
@@ -217,3 +221,39 @@ def test_cli_interrupt_leaves_no_file(tmp_path, crop):
     err = p.communicate(timeout=60)[1]
     assert p.returncode == 130 and b"interrupted" in err and b"Traceback" not in err
     assert not out.exists() and not list(tmp_path.glob("*.part"))
+
+
+THREADS_SCRIPT = r"""
+import sys, hashlib, torch
+torch.set_num_threads(int(sys.argv[1]))
+import hific_codec
+print(hashlib.md5(hific_codec.decode(open(sys.argv[2], "rb").read()).tobytes()).hexdigest())
+"""
+
+
+def test_decode_is_the_same_with_1_and_2_threads():
+    from .make_golden import HERE
+
+    f = HERE / "of_crop48x64_q60.nic"
+    got = {subprocess.run([sys.executable, "-c", THREADS_SCRIPT, t, str(f)], check=True, capture_output=True,
+                          cwd=ROOT, text=True).stdout for t in ("1", "2")}
+    assert len(got) == 1
+
+
+def test_pillow_plugin_and_batch_mode_write_overfitted_files(tmp_path, small):
+    import io
+
+    from PIL import Image
+
+    from hific_codec import batch
+
+    buf = io.BytesIO()
+    Image.fromarray(small).save(buf, format="NIC", quality=50, effort=3, seconds=1)
+    assert hific_codec.info(buf.getvalue()).mode == "overfitted"
+    assert Image.open(io.BytesIO(buf.getvalue())).size == (small.shape[1], small.shape[0])
+    src = tmp_path / "src"
+    src.mkdir()
+    Image.fromarray(small).save(src / "a.png")
+    [task] = batch.plan(src, tmp_path / "out", "encode", quality=50, effort=3, seconds=1)
+    assert batch.run_task(task).status == "ok"
+    assert hific_codec.info((tmp_path / "out" / "a.nic").read_bytes()).mode == "overfitted"

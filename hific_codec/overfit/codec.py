@@ -10,6 +10,7 @@ float synthesis, in row bands with a halo so memory stays linear in the image si
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,19 +56,23 @@ def _load_syn(cfg: OverfitConfig, ints: list[np.ndarray], shift: int) -> Synthes
 
 def render(cfg: OverfitConfig, syn: Synthesis, grids: list[np.ndarray], h: int, w: int) -> np.ndarray:
     """Latent grids -> (h, w, 3) uint8.  The upsampled latents (L floats per pixel) exist whole;
-    the synthesis runs in bands of BAND rows with a 2-row halo (its two 3x3 convolutions), so
-    its wide hidden layer never does."""
+    the synthesis runs in bands of BAND rows with a halo of its 3x3 convolutions, so its wide
+    hidden layer never does."""
     hp, wp = grids[0].shape
     out = np.empty((h, w, 3), dtype=np.uint8)
-    with torch.no_grad():
-        u = upsample([torch.from_numpy(g.astype(np.float32))[None, None] for g in grids], hp, wp)
-        halo = cfg.syn_residual
-        for r0 in range(0, h, BAND):
-            a, b = max(0, r0 - halo), min(hp, r0 + BAND + halo)
-            x = syn(u[:, :, a:b])[0]
-            x = torch.nan_to_num(x, nan=0.0).clamp_(0, 1).mul_(255).round_()
-            rows = min(BAND, h - r0)
-            out[r0 : r0 + rows] = x[:, r0 - a : r0 - a + rows, :w].permute(1, 2, 0).to(torch.uint8).numpy()
+    halo = cfg.syn_residual
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # a TF32 notice irrelevant on CPU
+        # oneDNN's convolutions change their summation order with the thread count; the native
+        # path with MKL in strict mode does not (as for the hyperprior's g_s, numerics.py)
+        with torch.backends.mkldnn.flags(enabled=False):
+            u = upsample([torch.from_numpy(g.astype(np.float32))[None, None] for g in grids], hp, wp)
+            for r0 in range(0, h, BAND):
+                a, b = max(0, r0 - halo), min(hp, r0 + BAND + halo)
+                x = syn(u[:, :, a:b])[0]
+                x = torch.nan_to_num(x, nan=0.0).clamp_(0, 1).mul_(255).round_()
+                rows = min(BAND, h - r0)
+                out[r0 : r0 + rows] = x[:, r0 - a : r0 - a + rows, :w].permute(1, 2, 0).to(torch.uint8).numpy()
     return out
 
 

@@ -45,12 +45,10 @@ class OverfitConfig:
         return asdict(self)
 
     def macs_per_pixel(self) -> int:
-        """Decoder multiplications per image pixel (ARM over all latents, synthesis; bicubic counted 16 per grid)."""
-        lat = sum(4.0 ** -l for l in range(self.levels))
-        a = self.arm_hidden
-        arm = CONTEXT * a + a * a + a * 2
-        syn = self.levels * self.syn_hidden + self.syn_hidden * 3 + self.syn_residual * 27
-        return round(lat * arm + syn + 16 * (self.levels - 1))
+        """Decoder multiplications per image pixel (the format's count, bitstream/overfit.py)."""
+        from bitstream.overfit import macs_per_pixel
+
+        return macs_per_pixel(self.levels, self.arm_hidden, self.syn_hidden, self.syn_residual)
 
 
 def grid_shapes(levels: int, h: int, w: int) -> list[tuple[int, int]]:
