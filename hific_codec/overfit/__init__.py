@@ -17,7 +17,7 @@ import numpy as np
 
 EFFORTS = {3: 600, 4: 2000, 5: 6000}  # fit iterations per effort level
 LAMBDA_LOW, LAMBDA_HIGH = 2e-2, 1e-4  # λ at quality 0 and 100 (loss: MSE on [0, 1] pixels + λ·bpp)
-MAX_PIXELS = 1 << 22  # the fit holds the whole image and its gradients: 4 Mpx (~5 GB) at most
+MAX_PIXELS = 1 << 21  # the fit holds the whole image and its gradients (~3.3 KB per pixel): 2 Mpx, ~7 GB
 
 
 def lmbda(quality: float) -> float:

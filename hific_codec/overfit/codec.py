@@ -3,9 +3,9 @@
 Encode: fit.fit (float, the model's own rate estimate) -> the ARM's weights in fixed point
 (`arm_shift` chosen for the fewest total bits: weights plus latents as really coded) -> the
 synthesis weights quantised (`syn_shift` chosen for the lowest MSE + λ·bpp of the decoded image)
--> one range-coded stream: weight tensors, then the latents, wavefront by wavefront (exact.encode_parts).
-Decode: the stream's weights -> exact ARM -> latents pass by pass -> bicubic upsampling and the
-float synthesis, in row bands with a halo so memory stays linear in the image size.
+-> two range-coded streams: the weight tensors, then the latents wavefront by wavefront
+(exact.encode_parts).  Decode: the weights -> exact ARM -> the latents wavefront by wavefront ->
+bicubic upsampling and the float synthesis, in row bands with a halo.
 """
 from __future__ import annotations
 
@@ -81,6 +81,13 @@ def _latent_ints(model) -> list[np.ndarray]:
         return [g[0].numpy().astype(np.int64).clip(-exact.LATENT_MAX, exact.LATENT_MAX) for g in model.grids(torch.round)]
 
 
+def _weight_code(ints: list[np.ndarray]) -> tuple[list[int], float]:
+    """Each tensor's best zero-mean table, and the bits the tensors then cost."""
+    scales = [exact.best_scale(t) for t in ints]
+    bits = sum(exact.code_length(t, np.full(t.shape, fmt.table_index(fmt.ZERO_MEAN, k))) for t, k in zip(ints, scales))
+    return scales, bits
+
+
 def encode(rgb: np.ndarray, lmbda: float, cfg: OverfitConfig = OverfitConfig(), fc: FitConfig | None = None,
            callback=None) -> Encoded:
     fc = fc or FitConfig(lmbda=lmbda)
@@ -98,23 +105,23 @@ def encode(rgb: np.ndarray, lmbda: float, cfg: OverfitConfig = OverfitConfig(), 
             continue
         parts = exact.encode_parts(grids, arm)
         lat = exact.code_length(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
-        scales = [exact.best_scale(t) for t in ints]
-        wbits = sum(exact.code_length(t, np.full(t.shape, fmt.table_index(fmt.ZERO_MEAN, k))) for t, k in zip(ints, scales))
+        scales, wbits = _weight_code(ints)
         if best is None or lat + wbits < best[0]:
-            best = (lat + wbits, s, ints, scales, parts, lat)
-    _, arm_shift, arm_w, arm_scales, parts, lat_bits = best
+            best = (lat + wbits, s, ints, scales, parts)
+    if best is None:
+        raise ValueError("the fitted entropy model's weights are beyond the exact range at every step size")
+    _, arm_shift, arm_w, arm_scales, parts = best
     # synthesis: lowest MSE + λ bpp of the decoded pixels
     ref = rgb.astype(np.float64)
     best_syn = None
     for s in SYN_SHIFTS:
         ints = [exact.quantise(t, s) for t in _syn_tensors(model.synthesis)]
-        scales = [exact.best_scale(t) for t in ints]
-        wbits = sum(exact.code_length(t, np.full(t.shape, fmt.table_index(fmt.ZERO_MEAN, k))) for t, k in zip(ints, scales))
+        scales, wbits = _weight_code(ints)
         px = render(cfg, _load_syn(cfg, ints, s), grids, h, w)
         cost = np.mean((px - ref) ** 2) / 255.0**2 + lmbda * wbits / (h * w)
         if best_syn is None or cost < best_syn[0]:
-            best_syn = (cost, s, ints, scales, wbits)
-    _, syn_shift, syn_w, syn_scales, syn_bits = best_syn
+            best_syn = (cost, s, ints, scales)
+    _, syn_shift, syn_w, syn_scales = best_syn
     tables = fmt.laplace_tables()
     weights = [(t.ravel(), np.full(t.size, fmt.table_index(fmt.ZERO_MEAN, k)))
                for t, k in zip(arm_w + syn_w, arm_scales + syn_scales)]

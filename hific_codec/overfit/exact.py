@@ -96,14 +96,17 @@ def wavefronts(h: int, w: int) -> list[np.ndarray]:
     return np.split(order, np.cumsum(np.bincount(t, minlength=w + SLOPE * (h - 1)))[:-1])
 
 
-def _parent_pre(arm: ExactARM, parent: np.ndarray | None, h: int, w: int) -> torch.Tensor:
-    """First-layer parent contributions of every latent of an h x w grid, (h * w, hidden)."""
+def _parent_pre(arm: ExactARM, parent: np.ndarray | None, h: int, w: int) -> np.ndarray:
+    """First-layer parent contributions of every latent of an h x w grid, (h * w, hidden).  The 2x2
+    children of a parent share its neighbourhood, so the sums are formed at the parent's
+    resolution and repeated (the same integers, a quarter of the work)."""
     if parent is None:
-        x = np.zeros((h * w, len(PARENT)))
-    else:
-        ctx = contexts(torch.zeros(1, h, w, dtype=torch.float64), torch.from_numpy(parent).to(torch.float64)[None])
-        x = ctx[0, :, :, len(CAUSAL):].reshape(h * w, len(PARENT)).numpy()
-    return arm.parent_part(x)
+        return np.broadcast_to(arm.parent_part(np.zeros((1, len(PARENT)))), (h * w, arm.b1.size))
+    h2, w2 = parent.shape
+    p = np.pad(parent.astype(np.float64), 1)
+    x = np.stack([p[1 + di : 1 + di + h2, 1 + dj : 1 + dj + w2] for di, dj in PARENT], axis=-1)
+    pre = arm.parent_part(x.reshape(h2 * w2, len(PARENT))).reshape(h2, w2, -1)
+    return np.repeat(np.repeat(pre, 2, axis=0), 2, axis=1)[:h, :w].reshape(h * w, -1)
 
 
 class _Padded:
