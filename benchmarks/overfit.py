@@ -146,7 +146,9 @@ def write_report() -> Path:
     lines = ["# Overfitted coding against BPG 4:4:4 (Kodak, whole images)", "",
              f"Machine: {s['machine'].get('cpu', '?')}; command: `python -m benchmarks.overfit`.  Real file "
              "sizes; BD-rate (PCHIP) of each image's curve against BPG's measured in the same run; negative "
-             "is fewer bits than BPG.", "",
+             "is fewer bits than BPG.  Encode seconds are per point as measured; some points shared the cores "
+             "with other jobs (each point's JSON has its time of day), so the shortest ones are the idle-machine "
+             "figures.  A BD-rate over 2 points covers only their quality range.", "",
              "| effort | image | points | BD-rate PSNR | BD-rate MS-SSIM | encode s | decode s | BPG decode s | "
              "weights B | threads |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for e, d in s["efforts"].items():
