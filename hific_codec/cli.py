@@ -321,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--effort", type=int, choices=[0, 1, 2, 3, 4, 5], default=0,
                    help="encoder effort: 1 or 2 refine the latents for this image (smaller files at the "
                    "same quality, same decoder; about 30 s or 90 s per 768x512 image on 2 cores); 3, 4, 5 "
-                   "fit a decoder to this image (overfitted coding: about 5, 15, 45 min per 768x512 image)")
+                   "fit a decoder to this image (overfitted coding: about 5, 17, 50 min per 768x512 image)")
     e.add_argument("--time", metavar="DURATION", help="overfitted coding with this fitting budget "
                    "(e.g. 90s, 5m, 1h); implies --effort 3 unless a higher one is given")
     e.add_argument("--quiet", action="store_true", help="no progress line for long encodes")
