@@ -89,11 +89,9 @@ def summarise() -> dict:
         if codec == "bpg" or len(rs) < 2:
             continue
         bpg = by.get((image, "bpg", 0), [])
-        rate = lambda xs: [x["bpp"] for x in xs]  # noqa: E731
         entry = {
             "points": len(rs),
-            "bd_rate_psnr": bd_rate(rate(bpg), [x["psnr-rgb"] for x in bpg], rate(rs), [x["psnr-rgb"] for x in rs]),
-            "bd_rate_msssim": bd_rate(rate(bpg), [x["ms-ssim-db"] for x in bpg], rate(rs), [x["ms-ssim-db"] for x in rs]),
+            **_bd(bpg, rs),
             "encode_s": float(np.mean([x["encode_s"] for x in rs])),
             "decode_s": float(np.mean([x["decode_s"] for x in rs])),
             "bpg_decode_s": float(np.mean([x["decode_s"] for x in bpg])) if bpg else math.nan,
@@ -107,6 +105,15 @@ def summarise() -> dict:
                                                      for k in ("bd_rate_psnr", "bd_rate_msssim", "encode_s",
                                                                "decode_s", "bpg_decode_s", "weight_bytes")}}
     return out
+
+
+def _bd(anchor: list[dict], test: list[dict]) -> dict:
+    """BD-rates of ``test`` against ``anchor`` (rows with bpp, psnr-rgb and ms-ssim-db)."""
+    def curve(rows, key):
+        return [r["bpp"] for r in rows], [r[key] for r in rows]
+
+    return {"bd_rate_psnr": bd_rate(*curve(anchor, "psnr-rgb"), *curve(test, "psnr-rgb")),
+            "bd_rate_msssim": bd_rate(*curve(anchor, "ms-ssim-db"), *curve(test, "ms-ssim-db"))}
 
 
 KODAK_ROWS = Path(__file__).resolve().parent / "results" / "kodak" / "per_image.csv"
@@ -125,13 +132,11 @@ def earlier_levels(images: list[str]) -> dict:
         per = {}
         for img in images:
             def pts(c, img=img):
-                return [(float(r["bpp"]), float(r["psnr-rgb"]), float(r["ms-ssim-db"]), float(r["encoding_time"]))
+                return [{k: float(r[k]) for k in ("bpp", "psnr-rgb", "ms-ssim-db", "encoding_time")}
                         for r in rows if r["codec"] == c and r["image"] == img]
             a, t = pts("bpg"), pts(codec)
             if len(a) >= 2 and len(t) >= 2:
-                per[img] = {"bd_rate_psnr": bd_rate([x[0] for x in a], [x[1] for x in a], [x[0] for x in t], [x[1] for x in t]),
-                            "bd_rate_msssim": bd_rate([x[0] for x in a], [x[2] for x in a], [x[0] for x in t], [x[2] for x in t]),
-                            "encode_s": float(np.mean([x[3] for x in t]))}
+                per[img] = {**_bd(a, t), "encode_s": float(np.mean([x["encoding_time"] for x in t]))}
         if per:
             out[effort] = {"images": per, "mean": {k: float(np.nanmean([v[k] for v in per.values()]))
                                                    for k in ("bd_rate_psnr", "bd_rate_msssim", "encode_s")}}

@@ -16,6 +16,7 @@ Two table families exist:
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -101,10 +102,15 @@ def scale_indexes(scales: np.ndarray) -> np.ndarray:
     return np.searchsorted(np.array(SCALE_BOUNDS), scales, side="right").astype(np.int64)
 
 
-def _groups(indexes: np.ndarray, n_tables: int) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+def _flat_indexes(indexes: np.ndarray, n_tables: int) -> np.ndarray:
     idx = np.asarray(indexes, dtype=np.int64).ravel()
     if idx.size and (idx.min() < 0 or idx.max() >= n_tables):
         raise FormatError("table index out of range")
+    return idx
+
+
+def _groups(indexes: np.ndarray, n_tables: int) -> tuple[np.ndarray, list[tuple[int, int, int]]]:
+    idx = _flat_indexes(indexes, n_tables)
     order = np.argsort(idx, kind="stable")
     counts = np.bincount(idx, minlength=n_tables)
     groups, start = [], 0
@@ -132,8 +138,6 @@ def encode_parts(parts: list[tuple[np.ndarray, np.ndarray]], tables: TableSet) -
 
 
 def _encode_part(enc, symbols: np.ndarray, indexes: np.ndarray, tables: TableSet) -> None:
-    import constriction
-
     sym = np.asarray(symbols, dtype=np.int64).ravel()
     if sym.shape != np.asarray(indexes).ravel().shape:
         raise ValueError("symbols and indexes differ in shape")
@@ -146,7 +150,13 @@ def _encode_part(enc, symbols: np.ndarray, indexes: np.ndarray, tables: TableSet
         esc = (s < 0) | (s >= n)
         escaped.append(sym[a:b][esc])
         enc.encode(np.where(esc, n, s).astype(np.int32), tables.model(k))
-    raw = np.concatenate(escaped) if escaped else np.zeros(0, np.int64)
+    _encode_raw(enc, np.concatenate(escaped) if escaped else np.zeros(0, np.int64))
+
+
+def _encode_raw(enc, raw: np.ndarray) -> None:
+    """Escaped values, ESCAPE_BITS each (two's-offset)."""
+    import constriction
+
     half = 1 << (ESCAPE_BITS - 1)
     if raw.size:
         if np.abs(raw).max() >= half:
@@ -182,11 +192,8 @@ def encode_rows(parts: list[tuple[np.ndarray, np.ndarray]], tables: TableSet) ->
     family = constriction.stream.model.Categorical(perfect=False)
     enc = constriction.stream.queue.RangeEncoder()
     lengths = _lengths(tables)
-    half = 1 << (ESCAPE_BITS - 1)
     for symbols, indexes in parts:
-        sym, idx = np.asarray(symbols, np.int64).ravel(), np.asarray(indexes, np.int64).ravel()
-        if idx.size and (idx.min() < 0 or idx.max() >= len(tables)):
-            raise FormatError("table index out of range")
+        sym, idx = np.asarray(symbols, np.int64).ravel(), _flat_indexes(indexes, len(tables))
         nar = narrow[idx]
         s, k = sym[nar], idx[nar]
         v = s - tables.offsets[k]
@@ -195,11 +202,7 @@ def encode_rows(parts: list[tuple[np.ndarray, np.ndarray]], tables: TableSet) ->
             enc.encode(np.where(esc, lengths[k] - 1, v).astype(np.int32), family, rows[k])
         if (~nar).any():
             _encode_part(enc, sym[~nar], idx[~nar], tables)
-        raw = s[esc]
-        if raw.size:
-            if np.abs(raw).max() >= half:
-                raise ValueError(f"latent value beyond +-{half - 1}: cannot be coded")
-            enc.encode((raw + half).astype(np.int32), constriction.stream.model.Uniform(1 << ESCAPE_BITS))
+        _encode_raw(enc, s[esc])
     return enc.get_compressed().astype("<u4").tobytes()
 
 
@@ -217,32 +220,33 @@ class StreamDecoder:
         if len(stream) % 4:
             raise FormatError("entropy-coded stream length is not a multiple of 4 bytes")
         words = np.frombuffer(stream, dtype="<u4").astype(np.uint32)
-        try:
+        with _invalid_stream():
             self._dec = constriction.stream.queue.RangeDecoder(words)
-        except (ValueError, RuntimeError, AssertionError) as e:
-            raise FormatError(f"entropy-coded stream is invalid: {e}") from None
+
+    def _raw(self, n: int) -> np.ndarray:
+        """``n`` escaped values (the inverse of `_encode_raw`)."""
+        import constriction
+
+        half = 1 << (ESCAPE_BITS - 1)
+        with _invalid_stream():
+            return self._dec.decode(constriction.stream.model.Uniform(1 << ESCAPE_BITS), n).astype(np.int64) - half
 
     def decode(self, indexes: np.ndarray, tables: TableSet) -> np.ndarray:
         """The next part: int64 symbols in the shape of ``indexes``."""
-        import constriction
-
         shape = np.asarray(indexes).shape
         order, groups = _groups(indexes, len(tables))
         out = np.empty(order.size, dtype=np.int64)
         esc_at = np.empty(order.size, dtype=np.int64)  # each symbol's escape code, per its table
         dec = self._dec
-        try:
+        with _invalid_stream():
             for k, a, b in groups:
                 out[a:b] = dec.decode(tables.model(k), b - a)
                 esc_at[a:b] = len(tables.pmfs[k]) - 1
-            pos = np.flatnonzero(out == esc_at)
-            if groups:
-                out += tables.offsets[np.repeat([k for k, _, _ in groups], [b - a for _, a, b in groups])]
-            if pos.size:
-                half = 1 << (ESCAPE_BITS - 1)
-                out[pos] = dec.decode(constriction.stream.model.Uniform(1 << ESCAPE_BITS), pos.size).astype(np.int64) - half
-        except (ValueError, RuntimeError, AssertionError) as e:  # constriction reports bad streams this way
-            raise FormatError(f"entropy-coded stream is invalid: {e}") from None
+        pos = np.flatnonzero(out == esc_at)
+        if groups:
+            out += tables.offsets[np.repeat([k for k, _, _ in groups], [b - a for _, a, b in groups])]
+        if pos.size:
+            out[pos] = self._raw(pos.size)
         result = np.empty_like(out)
         result[order] = out
         return result.reshape(shape)
@@ -253,30 +257,31 @@ class StreamDecoder:
 
         narrow, rows = _rows(tables)
         shape = np.asarray(indexes).shape
-        idx = np.asarray(indexes, np.int64).ravel()
-        if idx.size and (idx.min() < 0 or idx.max() >= len(tables)):
-            raise FormatError("table index out of range")
+        idx = _flat_indexes(indexes, len(tables))
         out = np.empty(idx.size, dtype=np.int64)
         nar = narrow[idx]
         k = idx[nar]
-        try:
-            v = self._dec.decode(constriction.stream.model.Categorical(perfect=False), rows[k]).astype(np.int64) \
-                if k.size else np.zeros(0, np.int64)
-        except (ValueError, RuntimeError, AssertionError) as e:
-            raise FormatError(f"entropy-coded stream is invalid: {e}") from None
+        v = np.zeros(0, np.int64)
+        if k.size:
+            with _invalid_stream():
+                v = self._dec.decode(constriction.stream.model.Categorical(perfect=False), rows[k]).astype(np.int64)
         esc = v >= _lengths(tables)[k] - 1  # the escape entry, or a zero-padded one (a damaged stream)
         narrow_out = v + tables.offsets[k]
         if (~nar).any():
             out[~nar] = self.decode(idx[~nar], tables)
         if esc.any():
-            half = 1 << (ESCAPE_BITS - 1)
-            try:
-                raw = self._dec.decode(constriction.stream.model.Uniform(1 << ESCAPE_BITS), int(esc.sum()))
-            except (ValueError, RuntimeError, AssertionError) as e:
-                raise FormatError(f"entropy-coded stream is invalid: {e}") from None
-            narrow_out[esc] = raw.astype(np.int64) - half
+            narrow_out[esc] = self._raw(int(esc.sum()))
         out[nar] = narrow_out
         return out.reshape(shape)
+
+
+@contextmanager
+def _invalid_stream():
+    """constriction reports a bad stream with these exceptions: a FormatError for the caller."""
+    try:
+        yield
+    except (ValueError, RuntimeError, AssertionError) as e:
+        raise FormatError(f"entropy-coded stream is invalid: {e}") from None
 
 
 def _lengths(tables: TableSet) -> np.ndarray:

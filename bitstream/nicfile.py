@@ -57,17 +57,17 @@ class NicFile:
 def write(f: NicFile, min_version: tuple[int, int] = V1_0) -> bytes:
     """Serialise; ``min_version`` is the lowest version whose decoders render the file's model."""
     chunks = [Chunk("HEAD", f.header.to_bytes())]
-    if f.overfit is not None:
+    if f.overfit is not None:  # NicFile has checked it comes without tiles, streams or rlsm
         chunks.append(Chunk("OFIT", f.overfit))
-        chunks += [Chunk(t, getattr(f, a)) for t, a in ANCILLARY.items() if getattr(f, a) is not None]
-        return pack_chunks(chunks, max(min_version, V1_5))
-    if f.tiles is not None:
-        chunks.append(Chunk("TILE", f.tiles.to_bytes()))
-    chunks += [Chunk("ZLAT", f.z_stream)] + [Chunk("YLAT", y) for y in f.y_streams]
+    else:
+        if f.tiles is not None:
+            chunks.append(Chunk("TILE", f.tiles.to_bytes()))
+        chunks += [Chunk("ZLAT", f.z_stream)] + [Chunk("YLAT", y) for y in f.y_streams]
     chunks += [Chunk(t, getattr(f, a)) for t, a in ANCILLARY.items() if getattr(f, a) is not None]
     if f.realism is not None:
         chunks.append(Chunk(REALISM, struct.pack(">H", round(f.realism * REALISM_SCALE))))
-    return pack_chunks(chunks, max(min_version, V1_0 if f.tiles is None else V1_1))
+    needs = V1_5 if f.overfit is not None else V1_0 if f.tiles is None else V1_1
+    return pack_chunks(chunks, max(min_version, needs))
 
 
 def read(data: bytes, *, verify: bool = True) -> NicFile:
@@ -93,17 +93,11 @@ def read(data: bytes, *, verify: bool = True) -> NicFile:
         return None
 
     header = Header.from_bytes(take("HEAD").payload)
-    ofit = take("OFIT", required=False) if header.model_id == OVERFIT_MODEL_ID else None
     if header.model_id == OVERFIT_MODEL_ID:
         if version < V1_5:
             raise FormatError(f"model id {OVERFIT_MODEL_ID} (overfitted) in a version {version[0]}.{version[1]} file")
-        if ofit is None:
-            got = chunks[pos].type if pos < len(chunks) else "end of file"
-            raise FormatError(f"expected chunk OFIT, found {got}: file truncated or chunks out of order")
-        extra = _ancillary(chunks[pos:])
-        if extra.pop("realism") is not None:
-            raise FormatError("an overfitted file has one decoder: no realism suggestion")
-        return NicFile(header, b"", (), overfit=ofit.payload, **extra)
+        ofit = take("OFIT").payload
+        return NicFile(header, b"", (), overfit=ofit, **_ancillary(chunks[pos:]))  # NicFile refuses an rlsm
     tile_chunk = take("TILE", required=False)
     if tile_chunk is not None and version < V1_1:
         raise FormatError(f"TILE chunk in a version {version[0]}.{version[1]} file")

@@ -51,11 +51,16 @@ def encode(
         raise ValueError(f"realism must be within 0..1, got {realism}")
     if quality is not None and bpp is not None:
         raise ValueError("give quality or bpp, not both")
+    q = DEFAULT_QUALITY if quality is None else float(quality)
+    if not 0 <= q <= 100:
+        raise ValueError(f"quality must be within 0..100, got {q}")
+    if bpp is not None and bpp <= 0:
+        raise ValueError(f"target bpp must be positive, got {bpp}")
     rgb, channels, alpha = image_io.to_rgb8(image)
     if effort in OVERFIT_EFFORTS:
         if realism is not None or model is not None:
             raise ValueError("effort 3 and up write an overfitted file: it has its own decoder (no model or realism)")
-        return _encode_overfit(rgb, channels, alpha, quality, bpp, effort, icc, exif, seconds, progress)
+        return _encode_overfit(rgb, channels, alpha, q, bpp, effort, icc, exif, seconds, progress)
     if seconds is not None:
         raise ValueError("seconds is a budget for overfitted coding (effort 3 and up)")
     codec, m = _model(model)
@@ -81,9 +86,6 @@ def encode(
                                        realism=realism), min_version=m.format_version)
 
     if bpp is None:
-        q = DEFAULT_QUALITY if quality is None else float(quality)
-        if not 0 <= q <= 100:
-            raise ValueError(f"quality must be within 0..100, got {q}")
         base = build(q)
         return _cheaper(m, rgb, base, build(q, refined=True)) if effort > 0 else base
     best = _search_bpp(build, bpp, rgb.shape[0] * rgb.shape[1])
@@ -98,16 +100,11 @@ def encode(
 OVERFIT_EFFORTS = (3, 4, 5)
 
 
-def _encode_overfit(rgb, channels, alpha, quality, bpp, effort, icc, exif, seconds, progress) -> bytes:
+def _encode_overfit(rgb, channels, alpha, q, bpp, effort, icc, exif, seconds, progress) -> bytes:
     from bitstream.nicfile import OVERFIT_MODEL_ID
 
     from . import overfit
 
-    q = DEFAULT_QUALITY if quality is None else float(quality)
-    if not 0 <= q <= 100:
-        raise ValueError(f"quality must be within 0..100, got {q}")
-    if bpp is not None and bpp <= 0:
-        raise ValueError(f"target bpp must be positive, got {bpp}")
     if seconds is not None and seconds <= 0:
         raise ValueError(f"seconds must be positive, got {seconds}")
     h, w = rgb.shape[:2]
@@ -128,7 +125,7 @@ def _cheaper(m, rgb: np.ndarray, base: bytes, refined: bytes) -> bytes:
     pixels).  Refinement optimises the model's estimate of that cost, which can miss (measured:
     model 4 on a 96x128 crop), so effort never makes a file worse than effort 0's."""
     def cost(data: bytes) -> float:
-        p = _parse(data, True, None, decoder="fidelity")
+        p = _parse(*_read(data, True, None), decoder="fidelity")
         h = p.f.header
         px = p.codec.synthesise(m, p.y_hat, h.quality, h.height, h.width).astype(np.float64)
         mse = np.mean((px - rgb) ** 2) / 255.0**2
@@ -138,8 +135,6 @@ def _cheaper(m, rgb: np.ndarray, base: bytes, refined: bytes) -> bytes:
 
 
 def _search_bpp(build, target: float, pixels: int, iters: int = 12) -> bytes:
-    if target <= 0:
-        raise ValueError(f"target bpp must be positive, got {target}")
     best = build(0.0)  # the smallest file we can make; returned if even it exceeds the target
     lo, hi = 0.0, 100.0
     top = build(hi)
@@ -210,16 +205,27 @@ class _Parsed:
     m: object  # codec.Model
     y_hat: object  # torch.Tensor (1, M, h, w)
     alpha: float | None  # the synthesis asked for: None (fidelity) or the realism knob
+    plane: np.ndarray | None  # the file's alpha plane (RGBA files)
     delta: object = None  # bin-mean offsets, when the realism generator reads them
 
 
-def _parse(data: bytes, verify: bool, max_pixels: int | None, decoder: str | None = None,
-           realism: float | None = None) -> _Parsed:
+def _read(data: bytes, verify: bool, max_pixels: int | None) -> tuple[NicFile, np.ndarray | None]:
+    """Parse a file and run the checks every decoder needs before any work: the size cap, and the
+    alpha plane, returned unpacked.  An alpha plane only means something in an RGBA file:
+    elsewhere the ancillary chunk is skipped."""
     f = bitstream.read(bytes(data), verify=verify)
     h = f.header
     if max_pixels is not None and _work_pixels(h) > max_pixels:
         raise FormatError(f"image of {h.width}x{h.height} ({_work_pixels(h)} pixels padded) exceeds "
                           f"max_pixels={max_pixels}")
+    plane = image_io.unpack_alpha(f.alpha, h.height, h.width) if f.alpha is not None and h.channels == 4 else None
+    return f, plane
+
+
+def _parse(f: NicFile, plane: np.ndarray | None, decoder: str | None = None,
+           realism: float | None = None) -> _Parsed:
+    """A hyperprior file's latents, decoded, with the model and the synthesis it asks for."""
+    h = f.header
     from . import zoo
 
     if zoo.by_id(h.model_id) is None:  # say which weights, which the zoo cannot see
@@ -231,13 +237,11 @@ def _parse(data: bytes, verify: bool, max_pixels: int | None, decoder: str | Non
             f"file was written with weights {h.weights_hash.hex()}, but model {m.entry.name!r} here has "
             f"{m.entry.short_hash.hex()}: install the hific-codec version that wrote it"
         )
-    if h.channels == 4 and f.alpha is not None:
-        image_io.unpack_alpha(f.alpha, h.height, h.width)  # a bad alpha plane fails before the synthesis
     alpha = realism_setting(f, decoder, realism)
     want = bool(alpha) and m.reads_bin_mean  # δ costs decode time: only for a decoder that reads it
     got = codec.decode_latents(m, h.height, h.width, f.z_stream, f.y_streams, f.tiles, offsets=want)
     y_hat, delta = got if want else (got, None)
-    return _Parsed(f, codec, m, y_hat, alpha, delta)
+    return _Parsed(f, codec, m, y_hat, alpha, plane, delta)
 
 
 def _work_pixels(h: Header) -> int:
@@ -246,11 +250,8 @@ def _work_pixels(h: Header) -> int:
     return hp * wp
 
 
-def _finish(f: NicFile, rgb: np.ndarray) -> np.ndarray:
-    h = f.header
-    # an alpha plane only means something in an RGBA file: elsewhere the ancillary chunk is skipped
-    alpha = image_io.unpack_alpha(f.alpha, h.height, h.width) if f.alpha is not None and h.channels == 4 else None
-    return image_io.from_rgb8(rgb, h.channels, alpha)
+def _finish(f: NicFile, rgb: np.ndarray, plane: np.ndarray | None) -> np.ndarray:
+    return image_io.from_rgb8(rgb, f.header.channels, plane)
 
 
 DECODERS = ("fidelity", "realism")
@@ -300,40 +301,28 @@ def decode(data: bytes, *, decoder: str | None = None, realism: float | None = N
         chain = [plugins.create(s) for s in post]  # unknown specs and missing weights fail
         for p in chain:  # before any decoding work
             p.ensure_loaded()
-    f = _overfitted(data, verify, max_pixels, decoder, realism)
-    if f is not None:
-        out = _decode_overfit(f)
+    f, plane = _read(data, verify, max_pixels)
+    if f.overfit is not None:
+        out = _decode_overfit(f, plane, decoder, realism)
         return plugins.apply_chain(out, chain, None) if post else out
-    p = _parse(data, verify, max_pixels, decoder, realism)
-    h = p.f.header
-    out = _finish(p.f, p.codec.synthesise(p.m, p.y_hat, h.quality, h.height, h.width, realism=p.alpha, delta=p.delta))
+    p = _parse(f, plane, decoder, realism)
+    h = f.header
+    out = _finish(f, p.codec.synthesise(p.m, p.y_hat, h.quality, h.height, h.width, realism=p.alpha, delta=p.delta),
+                  plane)
     if post:
         out = plugins.apply_chain(out, chain, plugins.Latents(p.y_hat[0].numpy(), h.quality, p.m.entry.name))
     return out
 
 
-def _overfitted(data: bytes, verify: bool, max_pixels: int | None, decoder: str | None,
-                realism: float | None) -> NicFile | None:
-    """The parsed file if it is an overfitted one (its checks done), else None."""
-    f = bitstream.read(bytes(data), verify=verify)
-    if f.overfit is None:
-        return None
-    h = f.header
-    if max_pixels is not None and h.width * h.height > max_pixels:
-        raise FormatError(f"image of {h.width}x{h.height} ({h.width * h.height} pixels) exceeds max_pixels={max_pixels}")
+def _decode_overfit(f: NicFile, plane: np.ndarray | None, decoder: str | None, realism: float | None) -> np.ndarray:
+    """An overfitted file through its own decoder (the only one it has)."""
+    from . import overfit
+
     if decoder == "realism" or realism is not None:
         raise FormatError("an overfitted file has one decoder (its own): no realism decoder")
     if decoder is not None and decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
-    if h.channels == 4 and f.alpha is not None:
-        image_io.unpack_alpha(f.alpha, h.height, h.width)
-    return f
-
-
-def _decode_overfit(f: NicFile) -> np.ndarray:
-    from . import overfit
-
-    return _finish(f, overfit.decode(f.overfit, f.header.height, f.header.width))
+    return _finish(f, overfit.decode(f.overfit, f.header.height, f.header.width), plane)
 
 
 def decode_batch(files: list[bytes], *, decoder: str | None = None, realism: float | None = None,
@@ -345,11 +334,11 @@ def decode_batch(files: list[bytes], *, decoder: str | None = None, realism: flo
     import torch
 
     out: list[np.ndarray | None] = [None] * len(files)
-    over = {k: _overfitted(d, verify, max_pixels, decoder, realism) for k, d in enumerate(files)}
-    parsed = {k: _parse(d, verify, max_pixels, decoder, realism) for k, d in enumerate(files) if over[k] is None}
-    for k, f in over.items():
-        if f is not None:
-            out[k] = _decode_overfit(f)
+    read = [_read(d, verify, max_pixels) for d in files]
+    for k, (f, plane) in enumerate(read):  # first: a decoder they do not have fails before other work
+        if f.overfit is not None:
+            out[k] = _decode_overfit(f, plane, decoder, realism)
+    parsed = {k: _parse(f, plane, decoder, realism) for k, (f, plane) in enumerate(read) if f.overfit is None}
     groups: dict[tuple, list[int]] = {}
     for k, p in parsed.items():
         groups.setdefault((p.m.entry.name, p.f.header.height, p.f.header.width, p.alpha), []).append(k)
@@ -360,6 +349,6 @@ def decode_batch(files: list[bytes], *, decoder: str | None = None, realism: flo
         rgbs = first.codec.synthesise(first.m, y, [parsed[k].f.header.quality for k in ks], h, w, realism=alpha,
                                       delta=delta)
         for k, rgb in zip(ks, rgbs):
-            out[k] = _finish(parsed[k].f, rgb)
+            out[k] = _finish(parsed[k].f, rgb, parsed[k].plane)
     return out
 

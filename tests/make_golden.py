@@ -81,20 +81,10 @@ def latent_pins(data: bytes, bin_mean: bool) -> dict:
 
 def overfit_latents(f) -> list[np.ndarray]:
     """The entropy-decoded latent grids of an overfitted file (int64), as its decoder reads them."""
-    import math
+    from bitstream.overfit import OverfitPayload
+    from hific_codec.overfit import codec
 
-    from bitstream import entropy
-    from bitstream import overfit as fmt
-    from hific_codec.overfit import exact
-    from hific_codec.overfit.model import grid_shapes
-
-    p = fmt.OverfitPayload.from_bytes(f.overfit)
-    tables, wdec = fmt.laplace_tables(), entropy.StreamDecoder(p.weights)
-    ints = [wdec.decode(np.full(math.prod(s), fmt.table_index(fmt.ZERO_MEAN, k)), tables).reshape(s)
-            for s, k in zip(p.tensor_shapes()[:6], p.weight_scales[:6])]
-    dec = entropy.StreamDecoder(p.latents)
-    shapes = grid_shapes(p.levels, f.header.height, f.header.width)
-    return exact.decode_grids(shapes, exact.ExactARM(ints, p.arm_shift), lambda idx: dec.decode_rows(idx, tables))
+    return codec.decode_latents(OverfitPayload.from_bytes(f.overfit), f.header.height, f.header.width)[1]
 
 
 OVERFIT_WEIGHTS = "overfit"  # golden.json's weights field for overfitted files (they carry their decoder)

@@ -11,8 +11,6 @@ torch is imported only when a function here runs.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 EFFORTS = {3: 600, 4: 2000, 5: 6000}  # fit iterations per effort level
@@ -24,18 +22,9 @@ def lmbda(quality: float) -> float:
     return LAMBDA_LOW * (LAMBDA_HIGH / LAMBDA_LOW) ** (quality / 100.0)
 
 
-@dataclass(frozen=True)
-class Result:
-    payload: bytes  # the OFIT chunk
-    weight_bytes: int
-    latent_bytes: int
-    iterations: int
-    seconds: float
-
-
 def encode(rgb: np.ndarray, quality: float = 50.0, effort: int = 3, *, seconds: float | None = None,
-           target_bpp: float | None = None, progress=None) -> Result:
-    """Fit and code ``rgb`` (h, w, 3 uint8).  ``progress(fit.Progress)`` is called every few
+           target_bpp: float | None = None, progress=None):
+    """Fit and code ``rgb`` (h, w, 3 uint8) -> codec.Encoded (the OFIT payload and its figures).  ``progress(fit.Progress)`` is called every few
     iterations; an exception from it (or Ctrl-C) stops the encode with nothing written."""
     if effort not in EFFORTS:
         raise ValueError(f"overfitted effort must be one of {sorted(EFFORTS)}, got {effort}")
@@ -46,10 +35,8 @@ def encode(rgb: np.ndarray, quality: float = 50.0, effort: int = 3, *, seconds: 
     from . import codec
     from .fit import FitConfig
 
-    lm = lmbda(quality)
-    fc = FitConfig(iterations=EFFORTS[effort], lmbda=lm, seconds=seconds, target_bpp=target_bpp)
-    e = codec.encode(rgb, lm, fc=fc, callback=progress)
-    return Result(e.payload, e.weight_bytes, e.latent_bytes, e.iterations, e.fit_seconds)
+    fc = FitConfig(iterations=EFFORTS[effort], lmbda=lmbda(quality), seconds=seconds, target_bpp=target_bpp)
+    return codec.encode(rgb, fc, callback=progress)
 
 
 def decode(payload: bytes, height: int, width: int) -> np.ndarray:

@@ -88,9 +88,7 @@ def _weight_code(ints: list[np.ndarray]) -> tuple[list[int], float]:
     return scales, bits
 
 
-def encode(rgb: np.ndarray, lmbda: float, cfg: OverfitConfig = OverfitConfig(), fc: FitConfig | None = None,
-           callback=None) -> Encoded:
-    fc = fc or FitConfig(lmbda=lmbda)
+def encode(rgb: np.ndarray, fc: FitConfig, cfg: OverfitConfig = OverfitConfig(), callback=None) -> Encoded:
     h, w = rgb.shape[:2]
     fr = fit(rgb, cfg, fc, callback)
     model, lmbda = fr.model, fr.lmbda
@@ -131,18 +129,20 @@ def encode(rgb: np.ndarray, lmbda: float, cfg: OverfitConfig = OverfitConfig(), 
     return Encoded(payload.to_bytes(), len(payload.weights), len(payload.latents), fr.iterations, fr.seconds)
 
 
+def decode_latents(p: fmt.OverfitPayload, h: int, w: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The payload's weight tensors (integers, stream order) and its latent grids (int64)."""
+    tables = fmt.laplace_tables()
+    wdec = entropy.StreamDecoder(p.weights)
+    ints = [wdec.decode(np.full(math.prod(shape), fmt.table_index(fmt.ZERO_MEAN, k)), tables).reshape(shape)
+            for shape, k in zip(p.tensor_shapes(), p.weight_scales)]
+    arm = exact.ExactARM(ints[:6], p.arm_shift)
+    dec = entropy.StreamDecoder(p.latents)
+    grids = exact.decode_grids(grid_shapes(p.levels, h, w), arm, lambda idx: dec.decode_rows(idx, tables))
+    return ints, grids
+
+
 def decode(payload: bytes, h: int, w: int) -> np.ndarray:
     p = fmt.OverfitPayload.from_bytes(payload)
     cfg = OverfitConfig(p.levels, p.arm_hidden, p.syn_hidden, p.syn_residual)
-    tables = fmt.laplace_tables()
-    wdec = entropy.StreamDecoder(p.weights)
-    ints = []
-    for shape, k in zip(p.tensor_shapes(), p.weight_scales):
-        n = math.prod(shape)
-        ints.append(wdec.decode(np.full(n, fmt.table_index(fmt.ZERO_MEAN, k)), tables).reshape(shape))
-    arm = exact.ExactARM(ints[:6], p.arm_shift)
-    syn = _load_syn(cfg, ints[6:], p.syn_shift)
-    dec = entropy.StreamDecoder(p.latents)
-
-    grids = exact.decode_grids(grid_shapes(cfg.levels, h, w), arm, lambda idx: dec.decode_rows(idx, tables))
-    return render(cfg, syn, grids, h, w)
+    ints, grids = decode_latents(p, h, w)
+    return render(cfg, _load_syn(cfg, ints[6:], p.syn_shift), grids, h, w)
