@@ -32,7 +32,7 @@ def row_from_report(kodak: Path = RESULTS / "kodak") -> dict:
         "model": e.name, "weights": e.sha256[:8], "model_id": e.model_id,
         "train_hours": round(e.total_train_hours, 3), "train_steps": e.train_steps,
         **({"context_hours": ctx["train_hours"], "context_steps": ctx["train_steps"]} if ctx else {}),
-        **({"gpu_hours": e.gpu_hours} if e.gpu_hours else {}),  # of train_hours, on a lent H100
+        **({"gpu_hours": e.gpu_hours} if e.gpu_hours else {}),  # of train_hours, on an H100
         "bd_vs_bpg_psnr": bd_rate(bpg["bpp"], bpg["psnr-rgb"], nic["bpp"], nic["psnr-rgb"]),
         "bd_vs_bpg_msssim": bd_rate(bpg["bpp"], _ms_db(bpg), nic["bpp"], _ms_db(nic)),
         "bd_vs_jpeg_psnr": bd_rate(jpeg["bpp"], jpeg["psnr-rgb"], nic["bpp"], nic["psnr-rgb"]),

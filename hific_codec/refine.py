@@ -14,10 +14,10 @@ the checkerboard context as the coder derives them; the rate of ``ẑ`` (a few p
 is left out of the objective.  Every ``SCORE_EVERY`` steps the latents are scored with hard
 rounding, and the best scoring ones are kept.
 
-Why not straight-through rounding: it was this module's method up to session 9, at lr 0.03,
+Why not straight-through rounding: it was this module's first method, at lr 0.03,
 and its hard cost rose from the first step (kodim23 at quality 50: 0.357 -> 0.507), so the
 encoder kept the unrefined latents and effort bought -0.3%.  SGA at 50 steps on the same image:
-0.357 -> 0.331, 12% fewer bits at +0.06 dB (runs of session 10; ``python -m benchmarks.effort``).
+0.357 -> 0.331, 12% fewer bits at +0.06 dB (``python -m benchmarks.effort``).
 
 Encodes are reproducible: the Gumbel noise comes from a generator seeded per call.
 """
@@ -51,7 +51,7 @@ def sga_round(v: torch.Tensor, tau: float, gen: torch.Generator) -> torch.Tensor
     """A soft, random rounding of ``v``: floor(v) + w, with w in (0, 1) the weight of the integer
     above in softmax(-atanh(distance) / tau + Gumbel noise).  The logits are SGA's; unlike its
     Gumbel-softmax the noise is not divided by tau as well, so the noise fades relative to the
-    logits as tau anneals (the variant measured in session 10)."""
+    logits as tau anneals (the variant measured against it)."""
     lo = torch.floor(v)
     r = (v - lo).clamp(1e-4, 1 - 1e-4)  # distance to the integer below; atanh(1) is infinite
     logits = torch.stack([-torch.atanh(r), -torch.atanh(1 - r)]) / tau

@@ -37,7 +37,7 @@ class ZooEntry:
     # (frozen) weights file, shipped as its own small file: {"file", "sha256", "config",
     # "train_hours", "train_steps", "train_config"}
     context: dict | None = None
-    gpu_hours: float = 0.0  # of train_hours, those on a lent accelerator (model 7 on: an H100)
+    gpu_hours: float = 0.0  # of train_hours, those on a GPU (model 7 on: an H100)
     # realism family: what the generator reads, "centre" (ŷ, the bin centres) or "bin-mean"
     # (ŷ + α δ, the entropy model's conditional mean within each bin; hific_codec/bin_mean.py)
     latents: str = "centre"

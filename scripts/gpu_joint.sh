@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Joint fine-tune of the fidelity model on a lent accelerator (the `device` tool), with the same
+# Joint fine-tune of the fidelity model on a GPU machine, with the same
 # training script as on CPU.  The training photos do not fit in one transfer (64 MiB), so they
 # travel in two parts, .devdata1 and .devdata2 (git-ignored copies of ../shared/data/train), and
 # compressai as a wheel in .whl.  Modes:
@@ -11,14 +11,14 @@
 #   train   VARIANTS side by side on the one GPU for MINUTES each; slim fp16 checkpoints and
 #           logs to $OUT.  A second `train` on the same (warm) machine continues each variant's
 #           run (INIT=/tmp/runA/last.safetensors) and lays a new schedule from there.
-#           Default start: checkpoints/joint9 (session 13), model 7's network and
+#           Default start: checkpoints/joint9, model 7's network and
 #           checkpoints/chctx9's channel slices already trained together for 3,109 CPU steps
 #           (Kodak estimate -0.6% against that start, about -1.1% against model 8); a joint
 #           checkpoint, so no --init-context.  INIT=checkpoints/joint-gpu/last.safetensors
 #           INIT_CONTEXT=checkpoints/chctx9/last.safetensors starts from model 7 + slices instead.
 # DEVICE=cpu runs the same thing here, to check the script before spending device time.
 #
-# Model 7 (session 7, one H100, 15 minutes of device time in all): `smoke` on part 1, then
+# Model 7 (one H100, 15 minutes of GPU time in all): `smoke` on part 1, then
 # `MINUTES=7.6 ... train`, then `INIT=/tmp/runA/last.safetensors MINUTES=4.1 ... train` (which
 # resumed runA: 6,779 + 3,061 steps at 0.046 s/step, three runs sharing the GPU).  Variant A
 # shipped; B ended with 0.4% more bits at the same held-out PSNR; C (batch 64 at 2e-4) turned NaN near step 3,000,
@@ -64,7 +64,7 @@ if [ "$mode" = smoke ]; then
   $PY -c "import torch, numpy, compressai; print('torch', torch.__version__, 'numpy', numpy.__version__, 'compressai', compressai.__version__)"
   $PY -m hific_codec.train.fidelity $common --run-dir /tmp/smoke16 --batch 16 --crop 256 --lr 1e-5 \
       --fit-minutes ${SMOKE_MINUTES:-0.4} --eval-every 100
-  # where a step's time goes (GPU kernels vs host-side batches): session 7 saw 0.046 s/step at
+  # where a step's time goes (GPU kernels vs host-side batches): model 7's run saw 0.046 s/step at
   # batch 16 with three runs sharing the GPU, far above the convolutions' FLOP count
   $PY -m hific_codec.train.fidelity $common --run-dir /tmp/smoke64 --batch 64 --crop 256 --lr 1e-5 \
       --steps 100000 --eval-every 100000 --profile ${SMOKE_PROFILE:-20}

@@ -211,8 +211,8 @@ def test_joint_training_resumes_and_exports_network_and_context(tmp_path, monkey
 
 def test_joint_and_accelerator_training_beat_the_frozen_context(kodim23):
     """Model 7 against model 5 (a context trained over the frozen model 4): model 7 is model 5's
-    network and context trained on together, 8,000 steps on 2 CPU cores (model 6, retired in
-    session 11 for the weights budget) and then 9,840 steps of batch 16 on a lent H100.  Measured on
+    network and context trained on together, 8,000 steps on 2 CPU cores (model 6, since retired
+    for the weights budget) and then 9,840 steps of batch 16 on an H100.  Measured on
     kodim23: 19% fewer bytes at q10 with +0.18 dB, 13% fewer at q80 with +0.54 dB."""
     m7, m5 = codec.load(model_id=7), codec.load(model_id=5)
     assert m7.entry.gpu_hours > 0 and m5.entry.gpu_hours == 0 and m7.entry.sha256 != m5.entry.sha256

@@ -114,7 +114,7 @@ def test_encode_rejects_a_bad_suggestion(crop):
 
 
 def test_files_of_a_model_without_a_generator_name_the_problem(crop, monkeypatch):
-    """Models 4 and 5 lost their generators to the weights budget (session 9): fidelity only."""
+    """Models 4 and 5 lost their generators to the weights budget: fidelity only."""
     data = hific_codec.encode(crop[:64, :64], quality=50, model="hyperprior-vr-4")
     assert all(zoo.realism_for(zoo.get(model_id=i)) is None for i in (4, 5))
     monkeypatch.setattr(codec.load(model_id=4), "_blends", {})  # nothing cached from other tests

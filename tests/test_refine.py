@@ -19,7 +19,7 @@ def rd_cost(img, data, quality):
 
 def test_effort_lowers_the_rd_cost_with_the_same_decoder(kodim23):
     """Measured with model 8 and SGA: cost 0.3772 -> 0.3488 at effort 1 (0.3473 at effort 2), bytes
-    1,640 -> 1,536 (model 7, session 10: 0.3831 -> 0.3578, 1,684 -> 1,584).  Straight-through
+    1,640 -> 1,536 (model 7: 0.3831 -> 0.3578, 1,684 -> 1,584).  Straight-through
     refinement, before SGA, returned the effort-0 file here."""
     img = kodim23[:256, :256]
     base, refined = hific_codec.encode(img, 50), hific_codec.encode(img, 50, effort=1)

@@ -32,7 +32,7 @@ class Dist:
 
 def setup(device: str = "cpu") -> Dist:
     """Join the process group torchrun describes in the environment (no-op without torchrun).
-    ``device``: where a single process trains ("cpu", or "cuda" when an accelerator is lent)."""
+    ``device``: where a single process trains ("cpu", or "cuda" on a GPU)."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world == 1:
         if device.startswith("cuda") and not torch.cuda.is_available():
@@ -87,7 +87,7 @@ def param_digests(model: torch.nn.Module, d: Dist) -> list[str]:
 def teardown(d: Dist) -> None:
     """Leave the process group once every rank is done with it.  Without the barrier a rank could
     tear gloo down while its peer still had work in flight (the two-process test aborted so,
-    "terminate called without an active exception", in a few full runs since session 3).  A
+    "terminate called without an active exception", in a few full test runs).  A
     hardening: the abort is rare, so six passing runs after it do not prove it gone."""
     if d.world > 1:
         dist.barrier()

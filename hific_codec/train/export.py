@@ -118,7 +118,7 @@ def main(argv: list[str] | None = None) -> None:
         "sha256": sha, "train_hours": round(meta["seconds"] / 3600, 3), "train_steps": steps,
         "notes": args.notes,
     }
-    if meta.get("gpu_seconds"):  # of train_hours, those on a lent accelerator (the rest: 2 CPU cores)
+    if meta.get("gpu_seconds"):  # of train_hours, those on a GPU (the rest: 2 CPU cores)
         manifest[args.name]["gpu_hours"] = round(meta["gpu_seconds"] / 3600, 3)
     zoo.WEIGHTS_DIR.mkdir(exist_ok=True)  # files only once the manifest logic has accepted them
     (zoo.WEIGHTS_DIR / fname).write_bytes(blob)

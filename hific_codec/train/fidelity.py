@@ -28,7 +28,7 @@ slices, which a context over a frozen network cannot ask of it (ELIC, He et al. 
     python -m hific_codec.train.fidelity --run-dir runs/joint8 --init checkpoints/joint-gpu/last.safetensors \
         --init-context checkpoints/chctx9/last.safetensors --t-min -3 --crop 256 --batch 16 --lr 1e-4 ...
 
-On a lent accelerator the same script runs with ``--device cuda``; ``--fit-minutes M`` lays the
+On a GPU the same script runs with ``--device cuda``; ``--fit-minutes M`` lays the
 LR schedule over the steps that fit the lease, and ``--init`` of a joint checkpoint continues
 network and context together.  Model 7 is model 6 continued so on an H100 (scripts/gpu_joint.sh)::
 
@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--fit-minutes", type=float, metavar="M",
                     help="lay the LR schedule over as many steps as fit in M minutes (measured over the "
                          f"first {FIT_PROBE} steps; replaces --steps), and stop there")
-    ap.add_argument("--device", default="cpu", help="cpu, or cuda on a lent accelerator (one process)")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda on a GPU (one process)")
     ap.add_argument("--profile", type=int, default=0, metavar="K",
                     help="profile K steps after the first 20 (torch.profiler), print the top operators, stop")
     ap.add_argument("--threads", type=int, default=2)

@@ -26,7 +26,7 @@ reaching θ_G through θ(α).  α = 0 is the fidelity decoder's own loss, α = 1
 loss, and each setting in between is trained for its own trade-off rather than left to chance
 (before, 0.5 departed further from the fidelity output than 1.0 did).  D only sees α = 1.
 
-Capacity and stability (session 9): ``--grow-from CKPT --blocks B`` continues a run with B
+Capacity and stability: ``--grow-from CKPT --blocks B`` continues a run with B
 residual blocks at the latent resolution in front of g_s, added as the identity so the grown
 generator starts where CKPT's was; ``--ema`` keeps a moving average E of G's weights, which is
 what validation scores and export ships (single G checkpoints swing by ~10% in FID).
@@ -36,8 +36,8 @@ model's conditional mean of each latent within its coded bin minus the centre (h
 bin_mean.py; α the knob of the sample, 1 for the plain share).  The shipped generator was trained
 on centres for 19,174 steps and measured 5-16 FID points better on Kodak at <= 0.2 bpp when
 decoded from bin means; "bin-mean" trains it on what it decodes.  That did not pay: 4,683 more
-steps with bin means (session 14) measured 6-19 FID points worse than the shipped weights
-decoded from bin means (benchmarks/results/training/realism_binmean_finetune_session14.jsonl).
+steps with bin means measured 6-19 FID points worse than the shipped weights
+decoded from bin means (benchmarks/results/training/realism_binmean_finetune.jsonl).
 D is conditioned on ŷ either way.
 
 D trains alone for ``d_warmup`` steps first, so that the generator, which starts as the fidelity
