@@ -7,18 +7,19 @@ from pathlib import Path
 
 import numpy as np
 
-from . import datasets, report, runner
+from . import codecs, datasets, report, runner
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, default_out: Path | None = None) -> int:
+    """``default_out``: the folder reports go to without --out (default benchmarks/results)."""
     ap = argparse.ArgumentParser(prog="nic bench", description="Rate–distortion benchmark of NIC against classic codecs")
     ap.add_argument("--dataset", default="kodak", help=f"one of {', '.join(datasets.DATASETS)}")
     ap.add_argument("--root", help="any folder of images instead of a named dataset")
     ap.add_argument("--codecs", default="nic,jpeg,jpeg420,webp,avif,jxl,bpg", help="comma-separated codec names")
     ap.add_argument("--anchor", default="bpg", help="codec the BD-rates are measured against")
-    ap.add_argument("--out", help="report folder (default benchmarks/results/<dataset>)")
+    ap.add_argument("--out", help=f"report folder (default {default_out or 'benchmarks/results'}/<dataset>)")
     ap.add_argument("--jobs", type=int, default=1, help="workers (processes, or Ray CPUs)")
     ap.add_argument("--engine", choices=["local", "ray"], default="local", help="where the work runs")
     ap.add_argument("--address", help="Ray cluster address (default: a local Ray; paths must be shared)")
@@ -33,10 +34,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         label, images = datasets.resolve(a.dataset if not a.root else None, a.root)
     except (datasets.DatasetMissing, ValueError) as e:
-        print(f"bench: error: {e}", file=sys.stderr)
+        print(f"nic bench: error: {e}", file=sys.stderr)
         return 1
     images = images[: a.limit] if a.limit else images
-    out = Path(a.out) if a.out else RESULTS / label
+    out = Path(a.out) if a.out else (default_out or RESULTS) / label
+    unknown = [c for c in a.codecs.split(",") if c not in codecs.REGISTRY]
+    if unknown:
+        print(f"nic bench: error: unknown codec {unknown[0]!r}; known: {', '.join(sorted(codecs.REGISTRY))}",
+              file=sys.stderr)
+        return 1
     if a.inception_weights:
         import os
 

@@ -2,6 +2,13 @@
 
     python -m benchmarks.overfit --efforts 3 --images kodim01,kodim05 [--threads 2]
     python -m benchmarks.overfit --report          # summary from the points measured so far
+    python -m benchmarks.overfit --device cuda --batch 24 --efforts 3,4,5 --files DIR [--deadline S]
+    python -m benchmarks.overfit --import-files DIR   # decode and measure those files here
+
+With ``--device`` the fits run on an accelerator, many at once (fit.fit_batch: one model per image
+and quality, same schedule and iteration count as the CLI's effort levels), and the coded files go
+to DIR with a sidecar each (fit seconds, device, batch); ``--import-files`` then decodes them on
+this machine, so decode times and quality are measured where the report's BPG points are.
 
 Each point (image, effort, quality) is one JSON file under results/overfit/points/, written when
 it is measured and committed, so the curve is built up over several runs; BPG's points for the
@@ -77,6 +84,100 @@ def measure(images: list[Path], efforts: list[int], threads: int, qualities=QUAL
             f.write_text(json.dumps(row, indent=1) + "\n")
             print(f"{p.name} {codec} e{e} q{q}: {row['bpp']:.4f} bpp {row['psnr-rgb']:.2f} dB "
                   f"enc {row['encode_s']:.1f} s dec {row['decode_s']:.2f} s", flush=True)
+
+
+def fit_files(images: list[Path], efforts: list[int], qualities, device: str, batch: int, deadline: float,
+              outdir: Path, workers: int, iterations: int | None = None) -> None:
+    """Fit every (image, effort, quality) on ``device`` in batches of same-shaped images, coding the
+    fitted models into .nic files in a pool of CPU processes meanwhile.  A batch that the time
+    measured so far says would end after ``deadline`` seconds is not started."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    import torch
+
+    from hific_codec import overfit
+    from hific_codec.overfit.fit import FitConfig, fit_batch
+    from hific_codec.overfit.model import OverfitConfig
+
+    outdir.mkdir(parents=True, exist_ok=True)
+    name = torch.cuda.get_device_name() if device.startswith("cuda") else report.machine(1).get("cpu", "cpu")
+    rgbs = {p.stem: np.asarray(Image.open(p).convert("RGB")) for p in images}
+    t0, per_it, pending = time.time(), None, []
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for e in efforts:
+            groups: dict[tuple, list] = {}
+            for stem, rgb in rgbs.items():
+                for q in qualities:
+                    if not (outdir / f"{stem}-overfit-e{e}-q{q}.nic").exists():
+                        groups.setdefault(rgb.shape, []).append((stem, q))
+            for items in groups.values():
+                for k in range(0, len(items), batch):
+                    chunk = items[k : k + batch]
+                    its = iterations or overfit.EFFORTS[e]
+                    if per_it is not None and time.time() - t0 + per_it * its * len(chunk) > deadline:
+                        print(f"skipped e{e} {len(chunk)} fits: past the deadline", flush=True)
+                        continue
+                    t1 = time.time()
+                    frs = fit_batch([rgbs[st] for st, _ in chunk], OverfitConfig(), FitConfig(iterations=its),
+                                    [overfit.lmbda(q) for _, q in chunk], device)
+                    dt = time.time() - t1
+                    per_it = dt / (its * len(chunk))
+                    print(f"e{e} batch of {len(chunk)}: {dt:.0f} s ({1000 * dt / its:.1f} ms/iteration)", flush=True)
+                    meta = {"effort": e, "iterations": its, "device": name, "batch": len(chunk), "fit_s": dt}
+                    pending += [pool.submit(_code_file, rgbs[st], fr, st, q, meta, outdir) for (st, q), fr in zip(chunk, frs)]
+        for f in pending:
+            print(f.result(), flush=True)
+
+
+def _code_file(rgb: np.ndarray, fr, stem: str, q: int, meta: dict, outdir: Path) -> str:
+    import torch
+
+    from hific_codec.api import overfit_file
+    from hific_codec.overfit import codec
+
+    torch.set_num_threads(1)
+    t = time.time()
+    enc = codec.code(rgb, fr)
+    data = overfit_file(enc.payload, rgb.shape[1], rgb.shape[0], q)
+    f = outdir / f"{stem}-overfit-e{meta['effort']}-q{q}.nic"
+    f.with_suffix(".json").write_text(json.dumps({**meta, "code_s": time.time() - t, "quality": q}) + "\n")
+    f.write_bytes(data)
+    return f"{f.name}: {len(data)} bytes"
+
+
+def import_files(folder: Path, threads: int) -> None:
+    """Decode and measure the files ``fit_files`` wrote: one point JSON each."""
+    import torch
+
+    import hific_codec
+
+    torch.set_num_threads(threads)
+    _, images = datasets.resolve("kodak", None)
+    paths = {p.stem: p for p in images}
+    (OUT / "points").mkdir(parents=True, exist_ok=True)
+    for f in sorted(folder.glob("*.nic")):
+        meta = json.loads(f.with_suffix(".json").read_text())
+        stem = f.name.split("-")[0]
+        dest = _file(stem, "overfit", meta["effort"], meta["quality"])
+        if dest.exists():
+            continue
+        rgb = np.asarray(Image.open(paths[stem]).convert("RGB"))
+        data = f.read_bytes()
+        t = time.perf_counter()
+        out = hific_codec.decode(data)
+        dec = time.perf_counter() - t
+        i = hific_codec.info(data)
+        ms = metrics.ms_ssim(rgb, out)
+        row = {"image": paths[stem].name, "codec": "overfit", "effort": meta["effort"], "quality": meta["quality"],
+               "bytes": len(data), "bpp": len(data) * 8 / rgb.shape[0] / rgb.shape[1],
+               "psnr-rgb": metrics.psnr(rgb, out), "ms-ssim": ms, "ms-ssim-db": metrics.ms_ssim_db(ms),
+               "encode_s": meta["fit_s"] / meta["batch"] + meta["code_s"], "decode_s": dec, "threads": threads,
+               "encode_device": f"{meta['device']}, fits in batches of {meta['batch']}",
+               "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
+               "weight_bytes": i.weight_bytes, "macs_per_pixel": i.macs_per_pixel, "mode": i.mode}
+        dest.write_text(json.dumps(row, indent=1) + "\n")
+        print(f"{f.name}: {row['bpp']:.4f} bpp {row['psnr-rgb']:.2f} dB dec {dec:.2f} s", flush=True)
 
 
 def summarise() -> dict:
@@ -185,8 +286,24 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--qualities", default=",".join(map(str, QUALITIES)))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--report", action="store_true", help="only rebuild the report from the stored points")
+    ap.add_argument("--device", help="fit on this torch device (cuda), writing .nic files to --files")
+    ap.add_argument("--batch", type=int, default=24, help="fits at once on --device")
+    ap.add_argument("--deadline", type=float, default=math.inf, help="seconds after which no batch starts")
+    ap.add_argument("--workers", type=int, default=8, help="CPU processes coding the fitted models")
+    ap.add_argument("--files", type=Path, help="folder for --device's files")
+    ap.add_argument("--iterations", type=int, help="with --device: this many instead of the effort's (a check)")
+    ap.add_argument("--import-files", type=Path, help="decode and measure --device's files here")
     a = ap.parse_args(argv)
-    if not a.report:
+    if a.device:
+        _, images = datasets.resolve("kodak", None)
+        want = None if a.images == "all" else {s.strip() for s in a.images.split(",")}
+        fit_files([p for p in images if want is None or p.stem in want], [int(e) for e in a.efforts.split(",")],
+                  tuple(int(q) for q in a.qualities.split(",")), a.device, a.batch, a.deadline, a.files, a.workers,
+                  a.iterations)
+        return 0
+    if a.import_files:
+        import_files(a.import_files, a.threads)
+    elif not a.report:
         _, images = datasets.resolve("kodak", None)
         want = [s.strip() for s in a.images.split(",")]
         chosen = [p for w in want for p in images if p.stem == w]

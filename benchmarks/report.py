@@ -78,6 +78,7 @@ def aggregate(rows: list[dict], codecs: dict, dataset: str, n_images: int, fid_c
                 res[m].append(float(np.mean(vals)) if vals else float("nan"))
         order = np.argsort(res["bpp"])
         res = {k: [v[i] for i in order] for k, v in res.items()}
+        res["ms-ssim-rgb"] = res["ms-ssim"]  # CompressAI's name (compressai.utils.plot --metric ms-ssim)
         out[name] = {"name": name, "description": f"{c.description}; {dataset}, {n_images} images", "results": res,
                      "timed": timing_provenance([p for q in res["quality"] for p in by[(name, q)]])}
         if fid_ctx:

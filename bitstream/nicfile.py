@@ -6,6 +6,7 @@ overfitted file (1.5), HEAD, OFIT (the file's own decoder and latents), then anc
 from __future__ import annotations
 
 import struct
+import zlib
 from dataclasses import dataclass
 
 from .container import ChecksumError, Chunk, FormatError, UnsupportedError, pack_chunks, unpack_chunks
@@ -15,6 +16,7 @@ from .tiles import TileGrid
 KNOWN_CRITICAL = ("HEAD", "TILE", "ZLAT", "YLAT", "OFIT")
 ANCILLARY = {"iccp": "icc", "exif": "exif", "alph": "alpha"}
 REALISM, REALISM_SCALE = "rlsm", 10000  # u16: suggested realism x 10000
+ICC_Z, MAX_ICC = "iccz", 1 << 24  # the ICC profile as a zlib stream; a profile larger than 16 MiB is not read
 # A file is written with the lowest version that can read it: 1.1 added tiles; 1.2 marks files of
 # models whose decoder evaluates g_s in sub-pixel form (model 4 on), which a 1.1 decoder would not;
 # 1.3 marks files whose latents are coded in two checkerboard passes (model 5 on); 1.4 files whose
@@ -63,7 +65,14 @@ def write(f: NicFile, min_version: tuple[int, int] = V1_0) -> bytes:
         if f.tiles is not None:
             chunks.append(Chunk("TILE", f.tiles.to_bytes()))
         chunks += [Chunk("ZLAT", f.z_stream)] + [Chunk("YLAT", y) for y in f.y_streams]
-    chunks += [Chunk(t, getattr(f, a)) for t, a in ANCILLARY.items() if getattr(f, a) is not None]
+    for t, a in ANCILLARY.items():
+        v = getattr(f, a)
+        if v is None:
+            continue
+        if t == "iccp":  # profiles compress well (often to a third); PNG's iCCP is always compressed
+            z = zlib.compress(v, 9)
+            t, v = ("iccz", z) if len(z) < len(v) else (t, v)
+        chunks.append(Chunk(t, v))
     if f.realism is not None:
         chunks.append(Chunk(REALISM, struct.pack(">H", round(f.realism * REALISM_SCALE))))
     needs = V1_5 if f.overfit is not None else V1_0 if f.tiles is None else V1_1
@@ -115,10 +124,25 @@ def _ancillary(chunks) -> dict:
             raise FormatError(f"unexpected {c.type} chunk after the latents")
         if c.critical:
             raise UnsupportedError(f"unknown critical chunk {c.type!r}: written by a newer encoder?")
-        if (c.type in ANCILLARY or (c.type == REALISM and c.crc_ok)) and c.type not in found:
+        if c.type == ICC_Z and c.crc_ok and "iccp" not in found:
+            icc = _inflate(c.payload, MAX_ICC)
+            if icc is not None:
+                found["iccp"] = icc
+        elif (c.type in ANCILLARY or (c.type == REALISM and c.crc_ok)) and c.type not in found:
             found[c.type] = c.payload  # unknown or repeated ancillary chunks are skipped
     extra = {a: found.get(t) for t, a in ANCILLARY.items()}
     return dict(realism=_realism(found.get(REALISM)), **extra)
+
+
+def _inflate(payload: bytes, limit: int) -> bytes | None:
+    """A zlib stream's contents, or None if it is damaged or would exceed ``limit`` bytes (an
+    ancillary chunk that cannot be read is skipped, never trusted)."""
+    d = zlib.decompressobj()
+    try:
+        out = d.decompress(payload, limit + 1)
+    except zlib.error:
+        return None
+    return out if len(out) <= limit and d.eof and not d.unconsumed_tail else None
 
 
 def _realism(payload: bytes | None) -> float | None:

@@ -41,8 +41,8 @@ def encode(
     decoder and the format do not change.
     ``effort`` 3, 4 or 5: overfitted coding (hific_codec.overfit): a small decoder and latent
     grids are fitted to this image (600 / 2,000 / 6,000 iterations, or ``seconds`` of fitting)
-    and the file carries them (format 1.5).  ``progress(p)`` is called every 10 iterations with
-    p.iteration, p.iterations, p.bpp, p.psnr, p.seconds.  With ``bpp``, the fit steers its rate to
+    and the file carries them (format 1.5).  ``progress(p)`` (hific_codec.progress.Progress) is
+    called every 10 iterations at effort 3-5 and every step at effort 1-2 (bpp and psnr nan there).  With ``bpp``, the fit steers its rate to
     the target; a file that still misses it is replaced by the effort-0 file at the target.
     ``realism`` (0..1): record a suggested realism-decoder setting in the file (chunk ``rlsm``);
     `decode` uses it when the caller names no decoder.  The latents are the same either way.
@@ -79,7 +79,7 @@ def encode(
         if refined:
             from .refine import refine
 
-            a = refine(m, analysis, rgb, q, EFFORTS[effort])
+            a = refine(m, analysis, rgb, q, EFFORTS[effort], progress)
         z, ys = codec.code(m, a, q, tiles)
         header = Header(rgb.shape[1], rgb.shape[0], channels, m.entry.model_id, m.entry.short_hash, q)
         return bitstream.write(NicFile(header, z, ys, icc=icc, exif=exif, alpha=alpha_chunk, tiles=tiles,
@@ -100,9 +100,17 @@ def encode(
 OVERFIT_EFFORTS = (3, 4, 5)
 
 
-def _encode_overfit(rgb, channels, alpha, q, bpp, effort, icc, exif, seconds, progress) -> bytes:
+def overfit_file(payload: bytes, width: int, height: int, quality: float, channels: int = 3,
+                 alpha: np.ndarray | None = None, icc: bytes | None = None, exif: bytes | None = None) -> bytes:
+    """An OFIT payload (overfit.codec.Encoded.payload) in its .nic container."""
     from bitstream.nicfile import OVERFIT_MODEL_ID
 
+    header = Header(width, height, channels, OVERFIT_MODEL_ID, b"\0\0\0\0", round(quality, 2))
+    alpha_chunk = image_io.pack_alpha(alpha) if alpha is not None else None
+    return bitstream.write(NicFile(header, b"", (), icc=icc, exif=exif, alpha=alpha_chunk, overfit=payload))
+
+
+def _encode_overfit(rgb, channels, alpha, q, bpp, effort, icc, exif, seconds, progress) -> bytes:
     from . import overfit
 
     if seconds is not None and seconds <= 0:
@@ -111,9 +119,7 @@ def _encode_overfit(rgb, channels, alpha, q, bpp, effort, icc, exif, seconds, pr
     # the latents get what the target leaves after the network weights (~1 KB) and the container
     target = None if bpp is None else max(bpp * 0.5, bpp - 8 * 1100 / (h * w))
     r = overfit.encode(rgb, q, effort, seconds=seconds, target_bpp=target, progress=progress)
-    header = Header(w, h, channels, OVERFIT_MODEL_ID, b"\0\0\0\0", round(q, 2))
-    alpha_chunk = image_io.pack_alpha(alpha) if alpha is not None else None
-    data = bitstream.write(NicFile(header, b"", (), icc=icc, exif=exif, alpha=alpha_chunk, overfit=r.payload))
+    data = overfit_file(r.payload, w, h, q, channels, alpha, icc, exif)
     if bpp is not None and len(data) * 8 / (h * w) > bpp:  # never above the target: the fast coder meets it
         arr = image_io.from_rgb8(rgb, channels, alpha)
         return encode(arr, bpp=bpp, icc=icc, exif=exif)
@@ -171,6 +177,8 @@ class Info:
     mode: str = "hyperprior"  # or "overfitted": the file carries its own decoder
     macs_per_pixel: int | None = None  # overfitted: decoder multiplications per pixel
     weight_bytes: int | None = None  # overfitted: bytes spent on the decoder's weights
+    icc: bytes | None = None  # the ICC profile the file carries (decode() returns pixels only)
+    exif: bytes | None = None  # the EXIF block the file carries
 
 
 def info(data: bytes) -> Info:
@@ -184,7 +192,7 @@ def info(data: bytes) -> Info:
         p = OverfitPayload.from_bytes(f.overfit)
         return Info(version, h.width, h.height, h.channels, h.quality, "overfitted", h.weights_hash.hex(), len(data),
                     len(data) * 8 / (h.width * h.height), [(c.type, len(c.payload)) for c in chunks], ("fidelity",),
-                    None, h.model_id, None, "overfitted", p.macs_per_pixel(), len(p.weights))
+                    None, h.model_id, None, "overfitted", p.macs_per_pixel(), len(p.weights), f.icc, f.exif)
     from . import zoo
 
     try:
@@ -195,7 +203,7 @@ def info(data: bytes) -> Info:
         name, ctx, decoders = f"unknown (id {h.model_id})", None, ()
     return Info(version, h.width, h.height, h.channels, h.quality, name, h.weights_hash.hex(), len(data),
                 len(data) * 8 / (h.width * h.height), [(c.type, len(c.payload)) for c in chunks],
-                decoders, f.realism, h.model_id, ctx)
+                decoders, f.realism, h.model_id, ctx, icc=f.icc, exif=f.exif)
 
 
 @dataclass

@@ -3,8 +3,9 @@
 A job is a list of `Task`s (one source file -> one output file).  Each task runs alone and
 returns a `Record`; a bad file becomes a ``failed`` record and the job goes on.  Outputs are
 written atomically (temp file + rename), so a killed run leaves only whole files, and an existing
-output is never overwritten without ``force``: if it is a valid file it counts as done (a re-run
-resumes where the last one stopped), otherwise the task fails and names it.
+output is never overwritten without ``force``: if it is a valid file made with the same settings it
+counts as done (a re-run resumes where the last one stopped), a valid one made with other settings
+is redone, and anything else makes the task fail and name it.
 
 Engines (hific_codec.engines): ``local`` (worker processes, the default) and ``ray`` (local mode,
 or a cluster via ``address``); both run the same `run_task`, so their outputs are byte-identical.
@@ -33,6 +34,11 @@ class Task:
     max_pixels: int | None = None  # decode: refuse larger images (the CLI passes its default cap)
     effort: int = 0  # encode: 0-2 hyperprior, 3-5 overfitted
     seconds: float | None = None  # encode: overfitted fitting budget per file
+    model: str | None = None  # encode: zoo model name (None: the default)
+    metadata: str = "all"  # encode: all | icc | exif | none, as `nic encode --metadata`
+    decoder: str | None = None  # decode: as `nic decode --decoder`
+    realism: float | None = None  # decode: as `nic decode --realism`
+    post: tuple[str, ...] = ()  # decode: plugins, as `nic decode --post`
 
 
 @dataclass
@@ -82,24 +88,61 @@ def _refuse_collisions(tasks: list[Task]) -> None:
                          "encode them separately")
 
 
-def _existing_is_valid(task: Task) -> bool:
+SETTINGS_KEY = "nic-decode"  # PNG text chunk of a decoded output: the decoder settings that made it
+
+
+def _existing(task: Task) -> str:
+    """An existing output: "same" (whole, every CRC, and made with this task's settings), "other"
+    (whole, other settings: redone in place), or "invalid" (not ours to overwrite)."""
     data = Path(task.dst).read_bytes()
     if task.mode == "encode":
         import bitstream
 
         try:
-            bitstream.read(data)  # every CRC checked
-            return True
+            f = bitstream.read(data)  # every CRC checked
         except bitstream.FormatError:
-            return False
+            return "invalid"
+        return "same" if _encoded_as_asked(task, f, len(data)) else "other"
     from PIL import Image
     import io
 
     try:
         Image.open(io.BytesIO(data)).verify()
-        return True
+        text = getattr(Image.open(io.BytesIO(data)), "text", {})
     except Exception:  # noqa: BLE001  (any damage means "not done")
+        return "invalid"
+    return "same" if text.get(SETTINGS_KEY, decode_settings(Task("", "", "decode"))) == decode_settings(task) else "other"
+
+
+def _encoded_as_asked(task: Task, f, size: int) -> bool:
+    """A file's header against the task: the coding mode (overfitted or not), the model, and the
+    quality, or for a rate target a size at most the target and not far below it.  (Effort 1-2
+    and the kept metadata are not recorded in a file: a change of those alone is not seen.)"""
+    from bitstream.nicfile import OVERFIT_MODEL_ID
+
+    from .api import DEFAULT_QUALITY
+
+    h = f.header
+    if (h.model_id == OVERFIT_MODEL_ID) != (task.effort >= 3):
         return False
+    if task.effort < 3:
+        from . import zoo
+
+        try:
+            if zoo.get(task.model).model_id != h.model_id:
+                return False
+        except Exception:  # noqa: BLE001  (an unknown model fails in the task itself)
+            return False
+    if task.bpp is not None:
+        bpp = size * 8 / (h.width * h.height)
+        return 0.8 * task.bpp <= bpp <= task.bpp
+    return h.quality == round(DEFAULT_QUALITY if task.quality is None else task.quality, 2)
+
+
+def decode_settings(task: Task) -> str:
+    """The text a decoded PNG carries under SETTINGS_KEY, so a re-run with others redoes it."""
+    parts = [task.decoder or "default"] + ([f"realism={task.realism:g}"] if task.realism is not None else [])
+    return " ".join(parts + [f"post={p}" for p in task.post])
 
 
 def run_task(task: Task) -> Record:
@@ -111,10 +154,13 @@ def run_task(task: Task) -> Record:
     try:
         _check_source(Path(task.src))
         if Path(task.dst).exists() and not task.force:
-            if _existing_is_valid(task):
+            state = _existing(task)
+            if state == "same":
                 rec.status, rec.bytes = "done-before", Path(task.dst).stat().st_size
                 return rec
-            raise CLIError(f"{task.dst} exists and is not a valid output (use --force to overwrite)")
+            if state == "invalid":
+                raise CLIError(f"{task.dst} exists and is not a valid output (use --force to overwrite)")
+            task = dataclasses.replace(task, force=True)  # our own output, made with other settings
         Path(task.dst).parent.mkdir(parents=True, exist_ok=True)
         if task.mode == "encode":
             _encode(task, rec, load_image, write_atomic)
@@ -141,9 +187,12 @@ def _encode(task: Task, rec: Record, load_image, write_atomic) -> None:
     import numpy as np
 
     from . import api, image_io
+    from .cli import select_metadata
 
     arr, icc, exif = load_image(Path(task.src).read_bytes(), task.src)
-    data = api.encode(arr, task.quality, bpp=task.bpp, icc=icc, exif=exif, effort=task.effort, seconds=task.seconds)
+    icc, exif = select_metadata(task.metadata, icc, exif)
+    data = api.encode(arr, task.quality, bpp=task.bpp, icc=icc, exif=exif, effort=task.effort, seconds=task.seconds,
+                      model=task.model)
     write_atomic(task.dst, data, task.force)
     rec.bytes = len(data)
     rec.bpp = len(data) * 8 / (arr.shape[0] * arr.shape[1])
@@ -160,10 +209,15 @@ def _decode(task: Task, rec: Record, write_atomic) -> None:
 
     from . import api
 
+    from PIL import PngImagePlugin
+
     data = Path(task.src).read_bytes()
-    arr = api.decode(data, max_pixels=task.max_pixels)
+    arr = api.decode(data, max_pixels=task.max_pixels, decoder=task.decoder, realism=task.realism,
+                     post=list(task.post) or None)
     buf = io.BytesIO()
-    Image.fromarray(arr).save(buf, format="PNG")
+    text = PngImagePlugin.PngInfo()
+    text.add_text(SETTINGS_KEY, decode_settings(task))
+    Image.fromarray(arr).save(buf, format="PNG", pnginfo=text)
     write_atomic(task.dst, buf.getvalue(), task.force)
     rec.bytes = len(data)
     rec.bpp = len(data) * 8 / (arr.shape[0] * arr.shape[1])

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import math
 import os
 import sys
 import tempfile
@@ -46,6 +47,7 @@ def write_atomic(path: str, data: bytes, force: bool) -> None:
         raise CLIError(f"{p.parent}: no such directory")
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".part", dir=p.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; a written file gets the usual mode
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
@@ -54,6 +56,12 @@ def write_atomic(path: str, data: bytes, force: bool) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 # Pillow's own default cap (about 89 Mpx): `nic decode` refuses larger images unless told otherwise
@@ -123,9 +131,18 @@ def _batch(a: argparse.Namespace, mode: str, engine: str = "local", manifest: st
         raise CLIError(f"{a.output}: not a directory")
     opts = dict(force=a.force)
     if mode == "decode":
-        opts.update(max_pixels=getattr(a, "max_pixels", DEFAULT_MAX_PIXELS) or None)
+        opts.update(max_pixels=getattr(a, "max_pixels", DEFAULT_MAX_PIXELS) or None,
+                    decoder=getattr(a, "decoder", None), realism=getattr(a, "realism", None),
+                    post=tuple(getattr(a, "post", None) or ()))
+        if opts["post"]:
+            from . import plugins
+
+            for spec in opts["post"]:
+                plugins.create(spec)  # an unknown plugin is an error before any file is decoded
     if mode == "encode":
-        opts.update(quality=a.quality, bpp=a.bpp, psnr=getattr(a, "psnr", False), effort=getattr(a, "effort", 0))
+        which = "none" if a.strip else a.metadata
+        opts.update(quality=a.quality, bpp=a.bpp, psnr=getattr(a, "psnr", False), effort=a.effort, model=a.model,
+                    metadata=which)
         if getattr(a, "time", None):
             opts.update(seconds=parse_duration(a.time), effort=max(3, opts["effort"]))
     try:
@@ -161,20 +178,35 @@ def cmd_encode(a: argparse.Namespace) -> None:
     seconds = parse_duration(a.time) if a.time else None
     if seconds is not None and a.effort < 3:
         a.effort = 3  # a time budget is what the overfitted levels spend
-    bar = ProgressBar(a.input) if a.effort >= 3 and not a.quiet else None
+    bar = ProgressBar(a.input) if a.effort >= 1 and not a.quiet else None
     try:
-        nic = api.encode(arr, a.quality, bpp=a.bpp, model=a.model, icc=None if a.strip else icc,
-                         exif=None if a.strip else exif, effort=a.effort, realism=a.realism, seconds=seconds,
-                         progress=bar)
+        icc, exif = select_metadata("none" if a.strip else a.metadata, icc, exif)
+        nic = api.encode(arr, a.quality, bpp=a.bpp, model=a.model, icc=icc, exif=exif, effort=a.effort,
+                         realism=a.realism, seconds=seconds, progress=bar)
     finally:
         if bar is not None:
             bar.close()
     dt = time.perf_counter() - t0
-    write_atomic(out, nic, a.force)
     h, w = arr.shape[:2]
+    if a.bpp is not None and len(nic) * 8 / (w * h) > a.bpp:
+        got = len(nic) * 8 / (w * h)
+        meta = "" if not (icc or exif) else f" (with {len(icc or b'') + len(exif or b'')} bytes of metadata: --strip drops it)"
+        msg = f"{a.bpp:g} bpp cannot be met: the smallest file is {got:.4f} bpp{meta}"
+        if a.strict:
+            raise CLIError(msg + "; nothing written (--strict)")
+        note(msg)
+    write_atomic(out, nic, a.force)
     q = api.info(nic).quality
     print(f"{a.input} -> {out}: {w}x{h}, {len(nic)} bytes, {len(nic) * 8 / (w * h):.4f} bpp, "
           f"quality {q:g}, {dt:.2f} s", file=sys.stderr)
+
+
+METADATA = ("all", "icc", "exif", "none")
+
+
+def select_metadata(which: str, icc: bytes | None, exif: bytes | None) -> tuple:
+    """(icc, exif) to carry, as --metadata ``which`` asks."""
+    return (icc if which in ("all", "icc") else None), (exif if which in ("all", "exif") else None)
 
 
 def parse_duration(text: str) -> float:
@@ -204,8 +236,8 @@ class ProgressBar:
         self.last = now
         width = 24
         done = int(width * p.iteration / max(1, p.iterations))
-        line = (f"{self.name}: [{'#' * done}{'.' * (width - done)}] {p.iteration}/{p.iterations} "
-                f"{p.bpp:.3f} bpp (latents) {p.psnr:.2f} dB {p.seconds:.0f} s")
+        fig = "" if math.isnan(p.bpp) else f"{p.bpp:.3f} bpp (latents) {p.psnr:.2f} dB "
+        line = f"{self.name}: [{'#' * done}{'.' * (width - done)}] {p.iteration}/{p.iterations} {fig}{p.seconds:.0f} s"
         print(("\r" + line) if self.tty else line, end="" if self.tty else "\n", file=sys.stderr, flush=True)
 
     def close(self) -> None:
@@ -221,14 +253,20 @@ def cmd_decode(a: argparse.Namespace) -> None:
     from . import api
 
     if a.input != "-" and Path(a.input).is_dir():
-        if a.post or a.decoder or a.realism is not None:
-            raise CLIError("--post, --decoder and --realism work on single files, not directories")
         return _batch(a, "decode")
     if a.post:
         from . import plugins
 
         for spec in a.post:
             plugins.create(spec)  # an unknown plugin is an error before any decoding
+    out = a.output or ("-" if a.input == "-" else str(Path(a.input).with_suffix(".png")))
+    if out == "-" and sys.stdout.isatty():
+        raise CLIError("refusing to write a binary image to the terminal: redirect it or give -o FILE")
+    if Path(out).suffix.lower() == ".nic":
+        raise CLIError(f"{out}: decode writes an image (.png, .tif, ...); to re-encode use nic encode")
+    fmt = "PNG" if out == "-" else Image.registered_extensions().get(Path(out).suffix.lower())
+    if fmt is None:
+        raise CLIError(f"{out}: unknown image extension (use .png, .tif, .webp, .jpg, ...)")
     data = _read_input(a.input)
     meta = bitstream.read(data, verify=not a.ignore_crc)
     t0 = time.perf_counter()
@@ -237,10 +275,6 @@ def cmd_decode(a: argparse.Namespace) -> None:
     dt = time.perf_counter() - t0
     which = api.realism_setting(meta, a.decoder, a.realism)
     which = "fidelity" if which is None else f"realism {which:g}"
-    out = a.output or ("-" if a.input == "-" else str(Path(a.input).with_suffix(".png")))
-    fmt = "PNG" if out == "-" else Image.registered_extensions().get(Path(out).suffix.lower())
-    if fmt is None:
-        raise CLIError(f"{out}: unknown image extension (use .png, .tif, .webp, .jpg, ...)")
     extra = {k: v for k, v in (("icc_profile", meta.icc), ("exif", meta.exif)) if v}
     buf = io.BytesIO()
     try:
@@ -248,8 +282,8 @@ def cmd_decode(a: argparse.Namespace) -> None:
     except (KeyError, ValueError, OSError) as e:
         raise CLIError(f"{out}: cannot write this format ({e})") from None
     write_atomic(out, buf.getvalue(), a.force)
-    print(f"{a.input} -> {out}: {meta.header.width}x{meta.header.height}, {which} decoder, {dt:.2f} s",
-          file=sys.stderr)
+    post = f" + {', '.join(a.post)}" if a.post else ""
+    print(f"{a.input} -> {out}: {arr.shape[1]}x{arr.shape[0]}, {which} decoder{post}, {dt:.2f} s", file=sys.stderr)
 
 
 def cmd_plugins(a: argparse.Namespace) -> None:
@@ -296,27 +330,22 @@ def cmd_dataset(a: argparse.Namespace) -> None:
     _batch(a, a.mode, a.engine, manifest)
 
 
-def cmd_bench(a: argparse.Namespace) -> None:
+def cmd_bench(argv: list[str]) -> int:
+    """`nic bench ...`: the harness with its own options; reports go to ./nic-bench/<dataset> unless
+    --out says otherwise, so a run never replaces the reports a checkout ships."""
     try:
         from benchmarks.__main__ import main as bench_main
     except ImportError:
         raise CLIError("the benchmark harness is not installed (run from a source checkout)") from None
-    bench_main(a.args)
+    return bench_main(argv, default_out=Path("nic-bench"))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .api import DEFAULT_QUALITY
-
-    p = argparse.ArgumentParser(prog="nic", description="NIC learned image codec")
-    sub = p.add_subparsers(dest="cmd", required=True)
-    e = sub.add_parser("encode", help="compress an image to .nic")
-    e.add_argument("input", help="image file (PNG, JPEG, WebP, TIFF, ...), - for stdin, or a directory")
-    e.add_argument("-o", "--output", help="output .nic (default: input with .nic; - for stdout); "
-                   "for a directory input, the output directory")
-    e.add_argument("-j", "--jobs", type=int, default=1, help="worker processes for a directory input")
+def _coding_options(e: argparse.ArgumentParser, default_quality: float) -> None:
+    """The options `encode` and `encode-dataset` share."""
     g = e.add_mutually_exclusive_group()
-    g.add_argument("-q", "--quality", type=float, help=f"0..100, higher is better (default {DEFAULT_QUALITY:g})")
-    g.add_argument("--bpp", type=float, help="target bits per pixel: highest quality not above it")
+    g.add_argument("-q", "--quality", type=float, help=f"0..100, higher is better (default {default_quality:g})")
+    g.add_argument("--bpp", type=float, help="target bits per pixel: highest quality not above it (a note on "
+                   "stderr if even the lowest quality is above it)")
     e.add_argument("--model", help="model name from the zoo (default: the shipped default)")
     e.add_argument("--effort", type=int, choices=[0, 1, 2, 3, 4, 5], default=0,
                    help="encoder effort: 1 or 2 refine the latents for this image (smaller files at the "
@@ -324,10 +353,30 @@ def build_parser() -> argparse.ArgumentParser:
                    "fit a decoder to this image (overfitted coding: about 5, 17, 50 min per 768x512 image)")
     e.add_argument("--time", metavar="DURATION", help="overfitted coding with this fitting budget "
                    "(e.g. 90s, 5m, 1h); implies --effort 3 unless a higher one is given")
+    e.add_argument("--metadata", choices=METADATA, default="all",
+                   help="what to carry from the source: all (ICC profile and EXIF, the default: without the "
+                   "profile, wide-gamut photos show the wrong colours), icc, exif, or none")
+    e.add_argument("--strip", action="store_true", help="the same as --metadata none")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from .api import DEFAULT_QUALITY
+
+    from . import __version__
+
+    p = argparse.ArgumentParser(prog="nic", description="NIC learned image codec")
+    p.add_argument("--version", action="version", version=f"nic {__version__}")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    e = sub.add_parser("encode", help="compress an image to .nic")
+    e.add_argument("input", help="image file (PNG, JPEG, WebP, TIFF, ...), - for stdin, or a directory")
+    e.add_argument("-o", "--output", help="output .nic (default: input with .nic; - for stdout); "
+                   "for a directory input, the output directory")
+    e.add_argument("-j", "--jobs", type=int, default=1, help="worker processes for a directory input")
+    _coding_options(e, DEFAULT_QUALITY)
+    e.add_argument("--strict", action="store_true", help="with --bpp: fail, writing nothing, if the target cannot be met")
     e.add_argument("--quiet", action="store_true", help="no progress line for long encodes")
     e.add_argument("--realism", type=float, metavar="0..1",
                    help="record a suggested realism-decoder setting in the file (decoders may use it)")
-    e.add_argument("--strip", action="store_true", help="drop ICC profile and EXIF")
     e.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     e.set_defaults(fn=cmd_encode)
     d = sub.add_parser("decode", help="decompress a .nic file")
@@ -363,22 +412,23 @@ def build_parser() -> argparse.ArgumentParser:
         ds.add_argument("--manifest", help="manifest path, .csv or .parquet (default DST/manifest.csv)")
         ds.add_argument("-f", "--force", action="store_true", help="redo files whose output exists")
         if mode == "encode":
-            g = ds.add_mutually_exclusive_group()
-            g.add_argument("-q", "--quality", type=float)
-            g.add_argument("--bpp", type=float)
+            _coding_options(ds, DEFAULT_QUALITY)
             ds.add_argument("--psnr", action="store_true", help="decode each file again and record its PSNR")
         ds.set_defaults(fn=cmd_dataset, mode=mode)
-    b = sub.add_parser("bench", help="run the benchmark harness (see benchmarks/README)", add_help=False)
-    b.add_argument("args", nargs=argparse.REMAINDER)
-    b.set_defaults(fn=cmd_bench)
+    # listed for the help; main() hands everything after `bench` to the harness's own parser
+    sub.add_parser("bench", help="rate-distortion benchmark against classic codecs (nic bench --help)", add_help=False)
     return p
 
 
 def main(argv: list[str] | None = None) -> int:
     from bitstream import FormatError
 
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    bench = argv[:1] == ["bench"]
+    args = None if bench else build_parser().parse_args(argv)
     try:
+        if bench:
+            return cmd_bench(argv[1:])
         args.fn(args)
     except (CLIError, FormatError, ValueError) as e:
         print(f"nic: error: {e}", file=sys.stderr)

@@ -10,6 +10,7 @@ import bitstream
 
 FORMAT = "NIC"
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
+SAVE_OPTIONS = {"quality", "bpp", "effort", "seconds", "realism", "model", "icc_profile", "exif"}
 
 
 def _accept(prefix: bytes) -> bool:
@@ -65,11 +66,19 @@ def _save(im: Image.Image, fp, filename) -> None:
     from .api import encode
 
     info = im.encoderinfo
+    unknown = sorted(set(info) - SAVE_OPTIONS)
+    if unknown:  # a misspelt option silently ignored would write a file the user did not ask for
+        raise ValueError(f"unknown NIC save option {unknown[0]!r}; known: {', '.join(sorted(SAVE_OPTIONS))}")
+    # the image's own metadata is kept unless the call overrides it (exif=b"" drops it), as `nic encode` does
     icc = info.get("icc_profile", im.info.get("icc_profile"))
+    exif = info.get("exif", im.info.get("exif"))
+    if isinstance(exif, Image.Exif):
+        exif = exif.tobytes()
     if im.mode not in ("L", "RGB", "RGBA"):
         im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
-    data = encode(np.asarray(im), quality=info.get("quality"), bpp=info.get("bpp"), icc=icc,
-                  exif=info.get("exif") or None, effort=info.get("effort", 0), seconds=info.get("seconds"))
+    data = encode(np.asarray(im), quality=info.get("quality"), bpp=info.get("bpp"), icc=icc or None,
+                  exif=exif or None, effort=info.get("effort", 0), seconds=info.get("seconds"),
+                  realism=info.get("realism"), model=info.get("model"))
     fp.write(data)
 
 

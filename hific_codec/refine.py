@@ -24,6 +24,7 @@ Encodes are reproducible: the Gumbel noise comes from a generator seeded per cal
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,7 @@ import torch
 from . import allocator
 from .codec import Analysis, Model
 from .entropy_models import bits, gaussian_likelihood, ste_round
+from .progress import Progress
 
 
 @dataclass(frozen=True)
@@ -59,9 +61,10 @@ def sga_round(v: torch.Tensor, tau: float, gen: torch.Generator) -> torch.Tensor
     return lo + torch.softmax(logits - torch.log(-torch.log(u)), dim=0)[1]
 
 
-def refine(model: Model, a: Analysis, rgb: np.ndarray, quality: float, effort: Effort) -> Analysis:
+def refine(model: Model, a: Analysis, rgb: np.ndarray, quality: float, effort: Effort, progress=None) -> Analysis:
     """Return an Analysis whose latents have a lower RD cost at ``quality`` for the HxWx3 uint8
-    image ``rgb`` than ``a``'s (or ``a``'s own latents if no scored iterate beat them)."""
+    image ``rgb`` than ``a``'s (or ``a``'s own latents if no scored iterate beat them).
+    ``progress(hific_codec.progress.Progress)`` is called after every step."""
     if effort.steps <= 0:
         return a
     h, w = a.height, a.width
@@ -84,6 +87,7 @@ def refine(model: Model, a: Analysis, rgb: np.ndarray, quality: float, effort: E
 
     best_cost, best_y = float("inf"), y.detach()
     n = effort.steps
+    t0 = time.perf_counter()
     for step in range(n + 1):
         if step % SCORE_EVERY == 0 or step == n:
             with torch.no_grad():
@@ -100,4 +104,6 @@ def refine(model: Model, a: Analysis, rgb: np.ndarray, quality: float, effort: E
             opt.zero_grad(set_to_none=True)
             loss.backward()
         opt.step()
+        if progress is not None:
+            progress(Progress(step + 1, n, math.nan, math.nan, time.perf_counter() - t0))
     return Analysis((best_y / gain).detach(), h, w)

@@ -69,6 +69,9 @@ def test_info_without_decoding(crop):
     i = hific_codec.info(data)
     assert (i.width, i.height, i.channels, i.quality, i.model) == (256, 192, 3, 42.5, "hyperprior-vr")
     assert [t for t, _ in i.chunks] == ["HEAD", "ZLAT", "YLAT"] and i.bytes == len(data)
+    assert i.icc is None and i.exif is None
+    tagged = hific_codec.info(hific_codec.encode(crop, 10, icc=b"profile", exif=b"Exif\0\0II*\0"))
+    assert (tagged.icc, tagged.exif) == (b"profile", b"Exif\0\0II*\0")  # what decode() leaves out
 
 
 def test_wrong_weights_are_refused(crop):

@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+import hific_codec
+
 from .conftest import ROOT
 
 
@@ -111,8 +113,90 @@ def test_directory_mode_goes_past_bad_files_and_reports_them(photo, tmp_path):
     assert good[:4] == b"\x89NIC" and not (out / "bad.nic").exists()
     assert not list(out.rglob("*.part"))  # atomic writes leave no temporaries
     # a re-run resumes: the finished file counts as done and is not rewritten
-    r = nic("encode", str(src), "-o", str(out), "-q", "80")
+    r = nic("encode", str(src), "-o", str(out), "-q", "20")
     assert "0 done, 1 already done, 1 failed" in r.stderr.decode()
     assert (out / "deep" / "good.nic").read_bytes() == good
+    # other settings: the file is redone (and only once)
+    r = nic("encode", str(src), "-o", str(out), "-q", "80")
+    assert "1 done, 0 already done, 1 failed" in r.stderr.decode()
+    assert hific_codec.info((out / "deep" / "good.nic").read_bytes()).quality == 80
+    assert "0 done, 1 already done" in nic("encode", str(src), "-o", str(out), "-q", "80").stderr.decode()
+    png = tmp_path / "png" / "deep" / "good.png"
     r = nic("decode", str(out), "-o", str(tmp_path / "png"))
-    assert r.returncode == 0 and (tmp_path / "png" / "deep" / "good.png").exists()
+    assert r.returncode == 0 and png.exists()
+    assert "0 done, 1 already done" in nic("decode", str(out), "-o", str(tmp_path / "png")).stderr.decode()
+    r = nic("decode", str(out), "-o", str(tmp_path / "png"), "--realism", "0.5")  # decoder options work here too
+    assert "1 done, 0 already done" in r.stderr.decode(), r.stderr
+    assert Image.open(png).text["nic-decode"] == "default realism=0.5"
+
+
+def test_bpp_target_that_cannot_be_met_is_reported(photo, tmp_path):
+    out = tmp_path / "tiny.nic"
+    r = nic("encode", str(photo), "-o", str(out), "--bpp", "0.001")
+    assert r.returncode == 0 and b"0.001 bpp cannot be met: the smallest file is" in r.stderr, r.stderr
+    assert b"metadata: --strip drops it" in r.stderr  # the photo carries an ICC profile
+    assert len(out.read_bytes()) * 8 / (256 * 192) > 0.001
+    strict = tmp_path / "strict.nic"
+    assert_clean_error(nic("encode", str(photo), "-o", str(strict), "--bpp", "0.001", "--strict"), "cannot be met")
+    assert not strict.exists()
+
+
+def test_outputs_get_the_usual_file_mode(photo, tmp_path):
+    import os
+
+    old = os.umask(0o027)  # inherited by the subprocess
+    try:
+        out = tmp_path / "mode.nic"
+        assert nic("encode", str(photo), "-o", str(out), "-q", "10").returncode == 0
+    finally:
+        os.umask(old)
+    assert out.stat().st_mode & 0o777 == 0o640
+
+
+def test_version_and_bench_options(tmp_path):
+    from hific_codec import __version__
+
+    assert nic("--version").stdout.decode().strip() == f"nic {__version__}"
+    h = nic("bench", "--help")
+    assert h.returncode == 0 and b"--dataset" in h.stdout and b"nic bench" in h.stdout
+    assert_clean_error(nic("bench", "--codecs", "jpeg,foo"), "unknown codec 'foo'")
+
+
+def test_bench_writes_beside_the_user_not_over_the_shipped_reports(tmp_path, crop):
+    import json
+    import os
+
+    (tmp_path / "imgs").mkdir()
+    Image.fromarray(crop).save(tmp_path / "imgs" / "a.png")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    r = subprocess.run([sys.executable, "-m", "hific_codec", "bench", "--root", "imgs", "--codecs", "jpeg",
+                        "--no-fid", "--no-progress"], cwd=tmp_path, env=env, capture_output=True)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((tmp_path / "nic-bench" / "imgs" / "jpeg.json").read_text())["results"]
+    # CompressAI's plotting tool reads MS-SSIM under this name
+    assert res["ms-ssim-rgb"] == res["ms-ssim"] and len(res["bpp"]) >= 5
+
+
+def test_decode_refuses_a_nic_output_and_names_the_output_size(photo, tmp_path):
+    nicf = tmp_path / "p.nic"
+    assert nic("encode", str(photo), "-o", str(nicf), "-q", "10").returncode == 0
+    assert_clean_error(nic("decode", str(nicf), "-o", str(tmp_path / "again.nic")), "decode writes an image")
+    assert not (tmp_path / "again.nic").exists()
+    r = nic("decode", str(nicf), "-o", str(tmp_path / "big.png"), "--post", "sr2")
+    assert r.returncode == 0 and b"512x384, fidelity decoder + sr2" in r.stderr, r.stderr
+
+
+def test_decode_to_stdout_refuses_a_terminal(photo, tmp_path):
+    import os
+    import pty
+
+    nicf = tmp_path / "t.nic"
+    assert nic("encode", str(photo), "-o", str(nicf), "-q", "10").returncode == 0
+    master, slave = pty.openpty()
+    try:
+        r = subprocess.run([sys.executable, "-m", "hific_codec", "decode", str(nicf), "-o", "-"], stdout=slave,
+                           stderr=subprocess.PIPE, cwd=ROOT)
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert r.returncode != 0 and b"refusing to write a binary image to the terminal" in r.stderr

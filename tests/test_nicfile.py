@@ -35,6 +35,22 @@ def test_file_round_trip_with_metadata():
     assert bitstream.read(bitstream.write(f)) == f
 
 
+def test_icc_profiles_are_stored_compressed_and_bad_ones_skipped():
+    import zlib
+
+    icc = bytes(range(64)) * 40  # compressible, like real profiles (tag tables, curves)
+    data = bitstream.write(NicFile(header(), b"z", b"y", icc=icc))
+    assert bitstream.read(data).icc == icc and len(data) < 400
+    assert [c.type for c in bitstream.unpack_chunks(data)[1]][-1] == "iccz"
+    tiny = bitstream.write(NicFile(header(), b"z", b"y", icc=b"icc!"))  # not worth compressing
+    assert bitstream.unpack_chunks(tiny)[1][-1].type == "iccp" and bitstream.read(tiny).icc == b"icc!"
+    base = [Chunk("HEAD", header().to_bytes()), Chunk("ZLAT", b"z"), Chunk("YLAT", b"y")]
+    bomb = zlib.compress(bytes(1 << 25), 9)  # 32 MiB of zeros in 32 KB: over the 16 MiB cap
+    for bad in (b"not zlib", zlib.compress(icc)[:-5], bomb):
+        f = bitstream.read(chunks_file(*base, Chunk("iccz", bad)))
+        assert f.icc is None and f.y_streams == (b"y",)  # skipped, never trusted
+
+
 def test_container_overhead():
     f = NicFile(header(), b"z" * 120, b"y" * 5000)
     assert len(bitstream.write(f)) - 120 - 5000 - 18 <= 40

@@ -136,10 +136,11 @@ def test_context_of_the_training_model_matches_the_coder():
     parent = rng.integers(-5, 6, (1, 4, 6)).astype(np.float64)
     ctx = contexts(torch.from_numpy(g), torch.from_numpy(parent))[0].numpy()
     pad = exact._Padded(8, 12)
-    pad.buf[pad.slots(np.arange(96))] = g[0].ravel().astype(np.int64)
+    pad.buf[pad.slots] = g[0].ravel()[pad.order]  # the coder lists latents in wavefront order
     from hific_codec.overfit.model import CAUSAL
 
-    assert np.array_equal(pad.causal(pad.slots(np.arange(96))), ctx.reshape(96, -1)[:, : len(CAUSAL)])
+    assert np.array_equal(pad.buf[pad.neighbours], ctx.reshape(96, -1)[pad.order, : len(CAUSAL)])
+    assert np.array_equal(pad.grid(), g[0])
     assert ctx[5, 7, len(CAUSAL) + 4] == parent[0, 2, 3]  # the parent itself, in the 3x3's centre
 
 

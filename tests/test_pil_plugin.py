@@ -37,3 +37,24 @@ def test_non_nic_data_is_not_claimed():
     Image.new("RGB", (8, 8)).save(buf, format="PNG")
     buf.seek(0)
     assert Image.open(buf).format == "PNG"
+
+
+def test_metadata_is_kept_and_unknown_options_refused(crop, tmp_path):
+    import pytest
+
+    jpg = tmp_path / "src.jpg"
+    exif = Image.Exif()
+    exif[0x010F] = "NIC test camera"  # Make
+    Image.fromarray(crop).save(jpg, exif=exif, icc_profile=b"fake-icc")
+    src = Image.open(jpg)
+    buf = io.BytesIO()
+    src.save(buf, format="NIC", quality=20)
+    buf.seek(0)
+    im = Image.open(buf)
+    assert im.info["icc_profile"] == b"fake-icc" and b"NIC test camera" in im.info["exif"]
+    stripped = io.BytesIO()
+    src.save(stripped, format="NIC", quality=20, exif=b"", icc_profile=b"")
+    stripped.seek(0)
+    assert "exif" not in Image.open(stripped).info and "icc_profile" not in Image.open(stripped).info
+    with pytest.raises(ValueError, match="unknown NIC save option 'efort'"):
+        src.save(io.BytesIO(), format="NIC", efort=3)

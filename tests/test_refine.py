@@ -27,9 +27,12 @@ def test_effort_lowers_the_rd_cost_with_the_same_decoder(kodim23):
     assert rd_cost(img, refined, 50) < 0.97 * rd_cost(img, base, 50)
 
 
-def test_effort_is_reproducible(kodim23):
+def test_effort_is_reproducible_and_reports_progress(kodim23):
     img = kodim23[256:384, 256:448]
-    assert hific_codec.encode(img, 30, effort=1) == hific_codec.encode(img, 30, effort=1)
+    seen = []
+    first = hific_codec.encode(img, 30, effort=1, progress=lambda p: seen.append((p.iteration, p.iterations)))
+    assert first == hific_codec.encode(img, 30, effort=1)  # the callback changes nothing
+    assert seen == [(k, 50) for k in range(1, 51)]
 
 
 def test_the_encoder_keeps_the_cheaper_file(kodim23):

@@ -21,7 +21,7 @@ from bitstream import overfit as fmt
 from bitstream.container import FormatError
 
 from . import exact
-from .fit import FitConfig, fit
+from .fit import FitConfig, FitResult, fit
 from .model import OverfitConfig, Synthesis, grid_shapes, upsample
 
 ARM_SHIFTS = range(6, 11)
@@ -89,9 +89,13 @@ def _weight_code(ints: list[np.ndarray]) -> tuple[list[int], float]:
 
 
 def encode(rgb: np.ndarray, fc: FitConfig, cfg: OverfitConfig = OverfitConfig(), callback=None) -> Encoded:
+    return code(rgb, fit(rgb, cfg, fc, callback))
+
+
+def code(rgb: np.ndarray, fr: FitResult) -> Encoded:
+    """A fitted model -> its OFIT payload (the networks' step sizes chosen here)."""
     h, w = rgb.shape[:2]
-    fr = fit(rgb, cfg, fc, callback)
-    model, lmbda = fr.model, fr.lmbda
+    model, lmbda, cfg = fr.model, fr.lmbda, fr.model.cfg
     grids = _latent_ints(model)
     # ARM: fewest bits for its weights plus the latents it codes
     best = None

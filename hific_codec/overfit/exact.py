@@ -110,23 +110,22 @@ def _parent_pre(arm: ExactARM, parent: np.ndarray | None, h: int, w: int) -> np.
 
 
 class _Padded:
-    """A grid in a zero-padded flat buffer (2 rows above, 2 columns each side), so a wavefront's
-    causal neighbours are one fancy index away."""
+    """A grid in a zero-padded flat buffer (2 rows above, 2 columns each side), held as float64 (the
+    ARM's input type; integers below 2^53 are exact), with every latent's causal neighbours as
+    slots in that buffer, listed in wavefront order: a wavefront is then two slices."""
 
     def __init__(self, h: int, w: int):
         self.h, self.w, self.stride = h, w, w + 4
-        self.buf = np.zeros((h + 2) * self.stride, dtype=np.int64)
-        self.offsets = np.array([di * self.stride + dj for di, dj in CAUSAL], dtype=np.int64)
-
-    def slots(self, flat: np.ndarray) -> np.ndarray:
-        i, j = np.divmod(flat, self.w)
-        return (i + 2) * self.stride + j + 2
-
-    def causal(self, slots: np.ndarray) -> np.ndarray:
-        return self.buf[slots[:, None] + self.offsets].astype(np.float64)
+        self.buf = np.zeros((h + 2) * self.stride, dtype=np.float64)
+        fronts = wavefronts(h, w)
+        self.order = np.concatenate(fronts) if fronts else np.zeros(0, np.int64)
+        self.bounds = np.cumsum([0] + [f.size for f in fronts])
+        i, j = np.divmod(self.order, w)
+        self.slots = (i + 2) * self.stride + j + 2
+        self.neighbours = self.slots[:, None] + np.array([di * self.stride + dj for di, dj in CAUSAL], dtype=np.int64)
 
     def grid(self) -> np.ndarray:
-        return self.buf.reshape(self.h + 2, self.stride)[2:, 2:-2].copy()
+        return self.buf.reshape(self.h + 2, self.stride)[2:, 2:-2].astype(np.int64)
 
 
 def encode_parts(grids: list[np.ndarray], arm: ExactARM) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -152,14 +151,14 @@ def decode_grids(shapes: list[tuple[int, int]], arm: ExactARM, read) -> list[np.
         h, w = shapes[l]
         pre = _parent_pre(arm, grids[l + 1] if l + 1 < len(shapes) else None, h, w)
         pad = _Padded(h, w)
-        for f in wavefronts(h, w):
-            slots = pad.slots(f)
-            mu, log_b = arm(pad.causal(slots), pre[f])
+        pre = pre[pad.order]
+        for a, b in zip(pad.bounds[:-1], pad.bounds[1:]):
+            mu, log_b = arm(pad.buf[pad.neighbours[a:b]], pre[a:b])
             idx, centre = params(mu, log_b)
             v = read(idx) + centre
             if v.size and np.abs(v).max() > LATENT_MAX:
                 raise FormatError("OFIT latent out of range")
-            pad.buf[slots] = v
+            pad.buf[pad.slots[a:b]] = v
         grids[l] = pad.grid()
     return grids
 

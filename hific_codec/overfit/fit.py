@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..progress import Progress  # bpp: the latents' estimate; psnr: of the output as trained
 from .model import OverfitConfig, OverfitModel
 
 
@@ -35,6 +36,7 @@ class FitConfig:
     seconds: float | None = None  # time budget for the fit
     target_bpp: float | None = None  # steer λ towards this latent rate
     seed: int = 0
+    warm_start: bool = True  # start the networks from the shipped starting point (start.py)
 
 
 def soft_round(y: torch.Tensor, t: float) -> torch.Tensor:
@@ -45,15 +47,6 @@ def soft_round(y: torch.Tensor, t: float) -> torch.Tensor:
 
 def hard_round(y: torch.Tensor) -> torch.Tensor:
     return y + (torch.round(y) - y).detach()
-
-
-@dataclass
-class Progress:
-    iteration: int
-    iterations: int
-    bpp: float  # the model's own estimate of the latents' rate (weights not included)
-    psnr: float  # of the padded-crop output, as trained (noisy latents before the hard stage)
-    seconds: float
 
 
 @dataclass
@@ -82,11 +75,48 @@ def fit(rgb: np.ndarray, cfg: OverfitConfig, fc: FitConfig, callback=None) -> Fi
         torch.set_num_threads(threads)
 
 
+def _stage(it: int, total: int, fc: FitConfig):
+    """(hard, learning rate, quantiser) of iteration ``it`` of ``total``."""
+    soft_iters = int(total * (1 - fc.hard_fraction))
+    if it >= soft_iters:
+        return True, fc.hard_lr, hard_round
+    frac = it / max(1, soft_iters)
+    temp = fc.t_start + (fc.t_end - fc.t_start) * frac
+
+    def quantise(y):
+        # soft rounding on both sides of the noise: as the temperature falls, what the synthesis
+        # and the ARM see tends to the integers they will get (C3, Cool-chic 3)
+        return soft_round(soft_round(y, temp) + torch.rand_like(y) - 0.5, temp)
+
+    return False, fc.lr * 0.5 * (1 + math.cos(math.pi * frac)), quantise
+
+
+def _steer(lm, bpp, target: float):
+    """Multiplicative λ steering on the noisy rate estimate: 2% per iteration at a 100% miss."""
+    return lm * torch.exp(0.02 * (bpp.detach() / target - 1.0).clamp(-1.0, 1.0)) if torch.is_tensor(lm) else \
+        lm * math.exp(0.02 * max(-1.0, min(1.0, float(bpp.detach()) / target - 1.0)))
+
+
+def _new_model(cfg: OverfitConfig, h: int, w: int, fc: FitConfig) -> OverfitModel:
+    model = OverfitModel(cfg, h, w)
+    if fc.warm_start:
+        from .start import networks
+
+        start = networks(cfg)
+        if start is not None:
+            model.load_state_dict(start, strict=False)  # the networks; the latents start at zero
+    return model
+
+
+def _image(rgb: np.ndarray) -> torch.Tensor:
+    return torch.from_numpy(np.array(rgb[:, :, :3], dtype=np.float32)).permute(2, 0, 1)[None] / 255
+
+
 def _fit(rgb: np.ndarray, cfg: OverfitConfig, fc: FitConfig, callback) -> FitResult:
     torch.manual_seed(fc.seed)
     h, w = rgb.shape[:2]
-    model = OverfitModel(cfg, h, w)
-    x = torch.from_numpy(np.array(rgb[:, :, :3], dtype=np.float32)).permute(2, 0, 1)[None] / 255
+    model = _new_model(cfg, h, w, fc)
+    x = _image(rgb)
     pixels = h * w
     total = fc.iterations
     opt = torch.optim.Adam(model.parameters(), lr=fc.lr)
@@ -94,20 +124,7 @@ def _fit(rgb: np.ndarray, cfg: OverfitConfig, fc: FitConfig, callback) -> FitRes
     best, best_cost, t0 = None, math.inf, time.time()
     it = 0
     while it < total:
-        soft_iters = int(total * (1 - fc.hard_fraction))
-        hard = it >= soft_iters
-        if hard:
-            lr, quantise = fc.hard_lr, hard_round
-        else:
-            frac = it / max(1, soft_iters)
-            lr = fc.lr * 0.5 * (1 + math.cos(math.pi * frac))
-            temp = fc.t_start + (fc.t_end - fc.t_start) * frac
-
-            def quantise(y, temp=temp):
-                # soft rounding on both sides of the noise: as the temperature falls, what the
-                # synthesis and the ARM see tends to the integers they will get (C3, Cool-chic 3)
-                return soft_round(soft_round(y, temp) + torch.rand_like(y) - 0.5, temp)
-
+        hard, lr, quantise = _stage(it, total, fc)
         for g in opt.param_groups:
             g["lr"] = lr
         xh, bits = model(quantise)
@@ -123,8 +140,7 @@ def _fit(rgb: np.ndarray, cfg: OverfitConfig, fc: FitConfig, callback) -> FitRes
         opt.step()
         it += 1
         if fc.target_bpp is not None and not hard:
-            # multiplicative steering on the noisy estimate: 2% per iteration at a 100% miss
-            lm *= math.exp(0.02 * max(-1.0, min(1.0, float(bpp.detach()) / fc.target_bpp - 1.0)))
+            lm = _steer(lm, bpp, fc.target_bpp)
         if fc.seconds is not None and it == TIMING_ITERATIONS:
             per = (time.time() - t0) / TIMING_ITERATIONS
             total = max(TIMING_ITERATIONS + 10, min(total, int(fc.seconds / per)))
@@ -134,3 +150,61 @@ def _fit(rgb: np.ndarray, cfg: OverfitConfig, fc: FitConfig, callback) -> FitRes
     if best is not None:
         model.load_state_dict(best)
     return FitResult(model, total, time.time() - t0, lm)
+
+
+def fit_batch(rgbs: list[np.ndarray], cfg: OverfitConfig, fc: FitConfig, lmbdas: list[float],
+              device: str = "cpu") -> list[FitResult]:
+    """Fit one model per (image, λ) pair at once: same-shaped images, the networks and latents
+    stacked along a batch axis and evaluated with ``torch.func.vmap``.  The summed loss gives each
+    model its own gradient and Adam is elementwise, so each fit follows ``fit``'s schedule
+    independently (its own noise draws, its own best hard-stage state); only the kernels are
+    shared, which is what fills an accelerator.  Time budgets are not supported here."""
+    from torch.func import functional_call, stack_module_state, vmap
+
+    if fc.seconds is not None:
+        raise ValueError("fit_batch runs a fixed iteration count")
+    h, w = rgbs[0].shape[:2]
+    torch.manual_seed(fc.seed)
+    models = [_new_model(cfg, h, w, fc) for _ in rgbs]
+    params, buffers = stack_module_state(models)
+    params = {k: v.to(device).detach().requires_grad_(True) for k, v in params.items()}
+    base = copy.deepcopy(models[0]).to("meta")
+    x = torch.cat([_image(r) for r in rgbs]).to(device)
+    lm = torch.tensor(lmbdas, dtype=torch.float32, device=device)
+    total = fc.iterations
+    opt = torch.optim.Adam(params.values(), lr=fc.lr)
+
+    def one(p, quantise):
+        return functional_call(base, (p, {}), (quantise,))
+
+    best = {k: v.detach().clone() for k, v in params.items()}
+    best_cost = torch.full((len(rgbs),), math.inf, device=device)
+    t0 = time.time()
+    for it in range(total):
+        hard, lr, quantise = _stage(it, total, fc)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        xh, bits = vmap(one, in_dims=(0, None), randomness="different")(params, quantise)
+        mse = torch.mean((xh[:, 0, :, :h, :w] - x) ** 2, dim=(1, 2, 3))
+        bpp = bits / (h * w)
+        cost = mse + lm * bpp
+        if hard:
+            with torch.no_grad():
+                better = cost < best_cost
+                best_cost = torch.where(better, cost, best_cost)
+                for k, v in params.items():
+                    best[k] = torch.where(better.view(-1, *[1] * (v.dim() - 1)), v, best[k])
+        opt.zero_grad(set_to_none=True)
+        cost.sum().backward()
+        opt.step()
+        if fc.target_bpp is not None and not hard:
+            lm = _steer(lm, bpp, fc.target_bpp)
+    seconds = time.time() - t0
+    with torch.no_grad():  # a fit with no hard stage keeps its final state, as ``fit`` does
+        for k, v in params.items():
+            best[k] = torch.where(torch.isinf(best_cost).view(-1, *[1] * (v.dim() - 1)), v, best[k])
+    out = []
+    for i, m in enumerate(models):
+        m.load_state_dict({k: v[i].detach().cpu() for k, v in best.items()})
+        out.append(FitResult(m, total, seconds, float(lm[i])))
+    return out
