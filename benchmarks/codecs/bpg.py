@@ -33,7 +33,7 @@ class BpgCodec(Codec):
     def check(self) -> None:
         self.enc, self.dec = _find("bpgenc"), _find("bpgdec")
         if not (self.enc and self.dec):
-            raise CodecUnavailable("bpgenc/bpgdec not found: put them on PATH or set BPG_DIR (see benchmarks/README.md)")
+            raise CodecUnavailable("bpgenc/bpgdec not found: put them on PATH or set BPG_DIR (see docs/benchmarks.md)")
 
     def encode(self, rgb: np.ndarray, q) -> bytes:
         if min(rgb.shape[:2]) < 64:
