@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from .container import ChecksumError, Chunk, FormatError, UnsupportedError, pack_chunks, unpack_chunks
 from .header import Header
-from .tiles import TileGrid
+from .tiles import TileGrid, padded_size
 
-KNOWN_CRITICAL = ("HEAD", "TILE", "ZLAT", "YLAT", "OFIT")
+KNOWN_CRITICAL = ("HEAD", "TILE", "QMAP", "ZLAT", "YLAT", "OFIT")
 ANCILLARY = {"iccp": "icc", "exif": "exif", "alph": "alpha"}
 REALISM, REALISM_SCALE = "rlsm", 10000  # u16: suggested realism x 10000
 ICC_Z, MAX_ICC = "iccz", 1 << 24  # the ICC profile as a zlib stream; a profile larger than 16 MiB is not read
@@ -21,8 +21,11 @@ ICC_Z, MAX_ICC = "iccz", 1 << 24  # the ICC profile as a zlib stream; a profile 
 # models whose decoder evaluates g_s in sub-pixel form (model 4 on), which a 1.1 decoder would not;
 # 1.3 marks files whose latents are coded in two checkerboard passes (model 5 on); 1.4 files whose
 # checkerboard passes are further split into channel slices (model 8 on).
-# 1.5 adds overfitted files (chunk OFIT, model id OVERFIT_MODEL_ID in HEAD).
-V1_0, V1_1, V1_2, V1_3, V1_4, V1_5 = (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5)
+# 1.5 adds overfitted files (chunk OFIT, model id OVERFIT_MODEL_ID in HEAD); 1.6 quality maps
+# (chunk QMAP: a quality per latent, so the rate varies across the image).
+V1_0, V1_1, V1_2, V1_3, V1_4, V1_5, V1_6 = (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6)
+QMAP_UNIT, QMAP_MAX = 2, 200  # QMAP entries are qualities in half steps: 0..200 for 0..100
+LATENT_STRIDE = 16  # pixels per latent of the hyperprior's y grid (of the padded image)
 OVERFIT_MODEL_ID = 0  # HEAD's model id of an overfitted file: it carries its own decoder
 
 
@@ -37,6 +40,7 @@ class NicFile:
     tiles: TileGrid | None = None  # None: one tile, the whole image (all a 1.0 file can hold)
     realism: float | None = None  # the encoder's suggested realism-decoder setting, 0..1 (chunk rlsm)
     overfit: bytes | None = None  # OFIT payload (bitstream.overfit); then no z/y streams and no tiles
+    qmap: bytes | None = None  # 1.6: one u8 per latent (qmap_shape), quality x QMAP_UNIT; None: uniform
 
     def __post_init__(self) -> None:
         if isinstance(self.y_streams, (bytes, bytearray)):
@@ -48,12 +52,26 @@ class NicFile:
                 raise FormatError("an overfitted file has no ZLAT, YLAT or TILE chunk")
             if self.realism is not None:
                 raise FormatError("an overfitted file has one decoder: no realism suggestion")
+            if self.qmap is not None:
+                raise FormatError("an overfitted file has no quality map")
             return
+        if self.qmap is not None:
+            shape = qmap_shape(self.header.height, self.header.width)
+            if len(self.qmap) != shape[0] * shape[1]:
+                raise FormatError(f"quality map of {len(self.qmap)} entries for a {shape[0]}x{shape[1]} latent grid")
+            if max(self.qmap) > QMAP_MAX:
+                raise FormatError(f"quality map entry {max(self.qmap)} above {QMAP_MAX}")
         want = 1 if self.tiles is None else self.tiles.count(self.header.width, self.header.height)
         if len(self.y_streams) != want:
             raise FormatError(f"{len(self.y_streams)} latent stream(s) for {want} tile(s)")
         if self.realism is not None and not 0 <= self.realism <= 1:
             raise FormatError(f"suggested realism {self.realism} outside 0..1")
+
+
+def qmap_shape(height: int, width: int) -> tuple[int, int]:
+    """The hyperprior's latent grid for an image: one quality-map entry per latent."""
+    hp, wp = padded_size(height, width)
+    return hp // LATENT_STRIDE, wp // LATENT_STRIDE
 
 
 def write(f: NicFile, min_version: tuple[int, int] = V1_0) -> bytes:
@@ -64,6 +82,8 @@ def write(f: NicFile, min_version: tuple[int, int] = V1_0) -> bytes:
     else:
         if f.tiles is not None:
             chunks.append(Chunk("TILE", f.tiles.to_bytes()))
+        if f.qmap is not None:
+            chunks.append(Chunk("QMAP", zlib.compress(f.qmap, 9)))
         chunks += [Chunk("ZLAT", f.z_stream)] + [Chunk("YLAT", y) for y in f.y_streams]
     for t, a in ANCILLARY.items():
         v = getattr(f, a)
@@ -75,7 +95,7 @@ def write(f: NicFile, min_version: tuple[int, int] = V1_0) -> bytes:
         chunks.append(Chunk(t, v))
     if f.realism is not None:
         chunks.append(Chunk(REALISM, struct.pack(">H", round(f.realism * REALISM_SCALE))))
-    needs = V1_5 if f.overfit is not None else V1_0 if f.tiles is None else V1_1
+    needs = V1_5 if f.overfit is not None else V1_6 if f.qmap is not None else V1_0 if f.tiles is None else V1_1
     return pack_chunks(chunks, max(min_version, needs))
 
 
@@ -111,10 +131,21 @@ def read(data: bytes, *, verify: bool = True) -> NicFile:
     if tile_chunk is not None and version < V1_1:
         raise FormatError(f"TILE chunk in a version {version[0]}.{version[1]} file")
     tiles = TileGrid.from_bytes(tile_chunk.payload) if tile_chunk is not None else None
+    qmap_chunk = take("QMAP", required=False)
+    qmap = None
+    if qmap_chunk is not None:
+        if version < V1_6:
+            raise FormatError(f"QMAP chunk in a version {version[0]}.{version[1]} file")
+        if not qmap_chunk.crc_ok:  # every latent's scale depends on it: never decoded from a damaged map
+            raise ChecksumError("QMAP", qmap_chunk.offset)
+        n = qmap_shape(header.height, header.width)
+        qmap = _inflate(qmap_chunk.payload, n[0] * n[1])
+        if qmap is None:
+            raise FormatError("QMAP chunk is damaged or larger than the latent grid")
     z = take("ZLAT").payload
     n = 1 if tiles is None else tiles.count(header.width, header.height)
     ys = tuple(take("YLAT").payload for _ in range(n))
-    return NicFile(header, z, ys, tiles=tiles, **_ancillary(chunks[pos:]))
+    return NicFile(header, z, ys, tiles=tiles, qmap=qmap, **_ancillary(chunks[pos:]))
 
 
 def _ancillary(chunks) -> dict:

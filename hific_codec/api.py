@@ -7,8 +7,9 @@ import numpy as np
 
 import bitstream
 from bitstream import FormatError, Header, NicFile
+from bitstream.nicfile import QMAP_UNIT
 
-from . import image_io
+from . import image_io, qmap
 
 DEFAULT_QUALITY = 65.0  # on the 0..100 scale: 0.63 bpp, 31.5 dB mean on Kodak with the default model (model 5)
 
@@ -31,6 +32,9 @@ def encode(
     realism: float | None = None,
     seconds: float | None = None,
     progress=None,
+    roi=None,
+    roi_quality: float | None = None,
+    aq: bool | float = False,
 ) -> bytes:
     """Compress an image array to `.nic` bytes.
 
@@ -46,6 +50,11 @@ def encode(
     the target; a file that still misses it is replaced by the effort-0 file at the target.
     ``realism`` (0..1): record a suggested realism-decoder setting in the file (chunk ``rlsm``);
     `decode` uses it when the caller names no decoder.  The latents are the same either way.
+    ``roi``: a region of interest, a mask of any size (nonzero / white = important) or a list of
+    (x, y, w, h) pixel boxes, coded at ``roi_quality`` (default: quality + 30, at most 100) while
+    the rest follows ``quality`` or ``bpp`` (format 1.6, a quality map in the file).  ``aq``: an
+    adaptive quality map from the image's own texture (True, or a strength; hific_codec.qmap).
+    Both at effort 0.
     """
     if realism is not None and not 0 <= realism <= 1:
         raise ValueError(f"realism must be within 0..1, got {realism}")
@@ -57,6 +66,9 @@ def encode(
     if bpp is not None and bpp <= 0:
         raise ValueError(f"target bpp must be positive, got {bpp}")
     rgb, channels, alpha = image_io.to_rgb8(image)
+    qmaker = _quality_map(rgb, roi, roi_quality, aq)
+    if qmaker is not None and effort != 0:
+        raise ValueError("a region of interest or adaptive quantisation works at effort 0")
     if effort in OVERFIT_EFFORTS:
         if realism is not None or model is not None:
             raise ValueError("effort 3 and up write an overfitted file: it has its own decoder (no model or realism)")
@@ -74,16 +86,18 @@ def encode(
     tiles = codec.coding_tiles(rgb.shape[0], rgb.shape[1])
 
     def build(q: float, refined: bool = False) -> bytes:
-        q = round(q, 2)  # the header stores hundredths; code exactly what is stored
+        q = round(q, 2) if qmaker is None else round(q * QMAP_UNIT) / QMAP_UNIT  # code exactly what is stored
         a = analysis
         if refined:
             from .refine import refine
 
             a = refine(m, analysis, rgb, q, EFFORTS[effort], progress)
-        z, ys = codec.code(m, a, q, tiles)
+        qm = None if qmaker is None else qmaker(q)
+        z, ys = codec.code(m, a, q, tiles, qm)
         header = Header(rgb.shape[1], rgb.shape[0], channels, m.entry.model_id, m.entry.short_hash, q)
         return bitstream.write(NicFile(header, z, ys, icc=icc, exif=exif, alpha=alpha_chunk, tiles=tiles,
-                                       realism=realism), min_version=m.format_version)
+                                       realism=realism, qmap=None if qm is None else qmap.to_bytes(qm)),
+                               min_version=m.format_version)
 
     if bpp is None:
         base = build(q)
@@ -98,6 +112,28 @@ def encode(
 
 
 OVERFIT_EFFORTS = (3, 4, 5)
+
+
+def _quality_map(rgb: np.ndarray, roi, roi_quality: float | None, aq: bool | float):
+    """quality -> the file's quality map for these options, or None for a uniform file."""
+    if roi is None and not aq:
+        if roi_quality is not None:
+            raise ValueError("roi_quality needs a roi")
+        return None
+    if roi is not None and aq:
+        raise ValueError("give roi or aq, not both")
+    if roi_quality is not None and not 0 <= roi_quality <= 100:
+        raise ValueError(f"roi_quality must be within 0..100, got {roi_quality}")
+    h, w = rgb.shape[:2]
+    if aq:
+        strength = qmap.AQ_STRENGTH if aq is True else float(aq)
+        return lambda q: qmap.adaptive(rgb, q, strength)
+    if isinstance(roi, (list, tuple)):
+        roi = qmap.boxes_mask([tuple(int(v) for v in b) for b in roi], h, w)
+    cov = qmap.coverage(roi, h, w)
+    if not cov.any():
+        raise ValueError("the region of interest is empty (no nonzero mask pixel inside the image)")
+    return lambda q: qmap.quantise(q + cov * ((min(100.0, q + 30.0) if roi_quality is None else roi_quality) - q))
 
 
 def overfit_file(payload: bytes, width: int, height: int, quality: float, channels: int = 3,
@@ -179,6 +215,7 @@ class Info:
     weight_bytes: int | None = None  # overfitted: bytes spent on the decoder's weights
     icc: bytes | None = None  # the ICC profile the file carries (decode() returns pixels only)
     exif: bytes | None = None  # the EXIF block the file carries
+    quality_range: tuple[float, float] | None = None  # a quality map's lowest and highest quality (format 1.6)
 
 
 def info(data: bytes) -> Info:
@@ -203,7 +240,8 @@ def info(data: bytes) -> Info:
         name, ctx, decoders = f"unknown (id {h.model_id})", None, ()
     return Info(version, h.width, h.height, h.channels, h.quality, name, h.weights_hash.hex(), len(data),
                 len(data) * 8 / (h.width * h.height), [(c.type, len(c.payload)) for c in chunks],
-                decoders, f.realism, h.model_id, ctx, icc=f.icc, exif=f.exif)
+                decoders, f.realism, h.model_id, ctx, icc=f.icc, exif=f.exif,
+                quality_range=None if f.qmap is None else (min(f.qmap) / QMAP_UNIT, max(f.qmap) / QMAP_UNIT))
 
 
 @dataclass
@@ -215,6 +253,7 @@ class _Parsed:
     alpha: float | None  # the synthesis asked for: None (fidelity) or the realism knob
     plane: np.ndarray | None  # the file's alpha plane (RGBA files)
     delta: object = None  # bin-mean offsets, when the realism generator reads them
+    qmap: np.ndarray | None = None  # the file's quality map (format 1.6), else None
 
 
 def _read(data: bytes, verify: bool, max_pixels: int | None) -> tuple[NicFile, np.ndarray | None]:
@@ -249,7 +288,8 @@ def _parse(f: NicFile, plane: np.ndarray | None, decoder: str | None = None,
     want = bool(alpha) and m.reads_bin_mean  # δ costs decode time: only for a decoder that reads it
     got = codec.decode_latents(m, h.height, h.width, f.z_stream, f.y_streams, f.tiles, offsets=want)
     y_hat, delta = got if want else (got, None)
-    return _Parsed(f, codec, m, y_hat, alpha, plane, delta)
+    qm = None if f.qmap is None else qmap.from_bytes(f.qmap, h.height, h.width)
+    return _Parsed(f, codec, m, y_hat, alpha, plane, delta, qm)
 
 
 def _work_pixels(h: Header) -> int:
@@ -315,8 +355,8 @@ def decode(data: bytes, *, decoder: str | None = None, realism: float | None = N
         return plugins.apply_chain(out, chain, None) if post else out
     p = _parse(f, plane, decoder, realism)
     h = f.header
-    out = _finish(f, p.codec.synthesise(p.m, p.y_hat, h.quality, h.height, h.width, realism=p.alpha, delta=p.delta),
-                  plane)
+    out = _finish(f, p.codec.synthesise(p.m, p.y_hat, h.quality, h.height, h.width, realism=p.alpha, delta=p.delta,
+                                        qmap=p.qmap), plane)
     if post:
         out = plugins.apply_chain(out, chain, plugins.Latents(p.y_hat[0].numpy(), h.quality, p.m.entry.name))
     return out
@@ -349,13 +389,16 @@ def decode_batch(files: list[bytes], *, decoder: str | None = None, realism: flo
     parsed = {k: _parse(f, plane, decoder, realism) for k, (f, plane) in enumerate(read) if f.overfit is None}
     groups: dict[tuple, list[int]] = {}
     for k, p in parsed.items():
-        groups.setdefault((p.m.entry.name, p.f.header.height, p.f.header.width, p.alpha), []).append(k)
-    for (_, h, w, alpha), ks in groups.items():
+        # a file with a quality map has gains of its own: it is synthesised alone
+        alone = k if p.qmap is not None else None
+        groups.setdefault((p.m.entry.name, p.f.header.height, p.f.header.width, p.alpha, alone), []).append(k)
+    for (_, h, w, alpha, _), ks in groups.items():
         first = parsed[ks[0]]
         y = torch.cat([parsed[k].y_hat for k in ks])
         delta = torch.cat([parsed[k].delta for k in ks]) if first.delta is not None else None
-        rgbs = first.codec.synthesise(first.m, y, [parsed[k].f.header.quality for k in ks], h, w, realism=alpha,
-                                      delta=delta)
+        qs = [parsed[k].f.header.quality for k in ks]
+        rgbs = first.codec.synthesise(first.m, y, qs, h, w, realism=alpha, delta=delta) if first.qmap is None else \
+            first.codec.synthesise(first.m, y, qs[0], h, w, realism=alpha, delta=delta, qmap=first.qmap)[None]
         for k, rgb in zip(ks, rgbs):
             out[k] = _finish(parsed[k].f, rgb, parsed[k].plane)
     return out

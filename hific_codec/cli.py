@@ -182,7 +182,8 @@ def cmd_encode(a: argparse.Namespace) -> None:
     try:
         icc, exif = select_metadata("none" if a.strip else a.metadata, icc, exif)
         nic = api.encode(arr, a.quality, bpp=a.bpp, model=a.model, icc=icc, exif=exif, effort=a.effort,
-                         realism=a.realism, seconds=seconds, progress=bar)
+                         realism=a.realism, seconds=seconds, progress=bar, roi=parse_roi(a.roi),
+                         roi_quality=a.roi_quality, aq=a.aq)
     finally:
         if bar is not None:
             bar.close()
@@ -207,6 +208,31 @@ METADATA = ("all", "icc", "exif", "none")
 def select_metadata(which: str, icc: bytes | None, exif: bytes | None) -> tuple:
     """(icc, exif) to carry, as --metadata ``which`` asks."""
     return (icc if which in ("all", "icc") else None), (exif if which in ("all", "exif") else None)
+
+
+def parse_roi(spec: str | None):
+    """--roi: 'x,y,w,h[,x,y,w,h...]' -> boxes, else the path of a mask image -> a grey array."""
+    if spec is None:
+        return None
+    parts = spec.split(",")
+    if len(parts) >= 4 and not Path(spec).exists():
+        try:
+            v = [int(p) for p in parts]
+        except ValueError:
+            raise CLIError(f"--roi {spec!r}: expected a mask image or x,y,w,h boxes") from None
+        if len(v) % 4:
+            raise CLIError(f"--roi {spec!r}: boxes take four numbers each (x,y,w,h)")
+        return [tuple(v[k : k + 4]) for k in range(0, len(v), 4)]
+    import numpy as np
+    from PIL import Image
+
+    try:
+        with Image.open(spec) as im:
+            return np.asarray(im.convert("L"))
+    except FileNotFoundError:
+        raise CLIError(f"--roi {spec}: no such file") from None
+    except OSError as e:
+        raise CLIError(f"--roi {spec}: not a readable mask image ({e})") from None
 
 
 def parse_duration(text: str) -> float:
@@ -307,7 +333,8 @@ def cmd_info(a: argparse.Namespace) -> None:
         ctx = f" + context {i.context_hash}" if i.context_hash else ""
         print(f"model       {i.model} (id {i.model_id}, weights {i.weights_hash}{ctx})")
     print(f"size        {i.width}x{i.height}, {i.channels} channel(s)")
-    print(f"quality     {i.quality:g}")
+    qm = "" if i.quality_range is None else f" (quality map: {i.quality_range[0]:g} to {i.quality_range[1]:g})"
+    print(f"quality     {i.quality:g}{qm}")
     print(f"decoders    {', '.join(i.decoders)}" + ("" if i.realism is None else f" (suggested realism {i.realism:g})"))
     print(f"bytes       {i.bytes}")
     print(f"bpp         {i.bpp:.4f}")
@@ -374,6 +401,12 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("-j", "--jobs", type=int, default=1, help="worker processes for a directory input")
     _coding_options(e, DEFAULT_QUALITY)
     e.add_argument("--strict", action="store_true", help="with --bpp: fail, writing nothing, if the target cannot be met")
+    e.add_argument("--roi", metavar="MASK|X,Y,W,H,...", help="region of interest: a grey mask image (any size; "
+                   "white = important) or pixel boxes x,y,w,h[,x,y,w,h...], coded at --roi-quality")
+    e.add_argument("--roi-quality", type=float, metavar="Q", help="quality inside the region (default: the "
+                   "outside quality + 30, at most 100); the outside follows -q or --bpp")
+    e.add_argument("--aq", action="store_true", help="adaptive quality map from the image's texture (more bits on "
+                   "flat areas, fewer on busy texture)")
     e.add_argument("--quiet", action="store_true", help="no progress line for long encodes")
     e.add_argument("--realism", type=float, metavar="0..1",
                    help="record a suggested realism-decoder setting in the file (decoders may use it)")

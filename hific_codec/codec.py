@@ -100,6 +100,16 @@ class Model:
         lo = self.net.cfg.t_min
         return torch.tensor([lo + quality / 100.0 * (self.levels - 1 - lo)], dtype=torch.float32)
 
+    def gains(self, quality: float | np.ndarray, log_table: torch.Tensor) -> torch.Tensor:
+        """Gains from ``log_table`` (the encoder's or a decoder's) at one quality -> (1, M, 1, 1), or
+        at every latent of a quality map (h, w) -> (1, M, h, w): a spatially varying rate."""
+        if np.ndim(quality) == 0:
+            return torch.exp(self.net._interp(log_table, self.t(float(quality))))
+        q = torch.from_numpy(np.asarray(quality, dtype=np.float32))
+        lo = self.net.cfg.t_min
+        g = torch.exp(self.net._interp(log_table, (lo + q.reshape(-1) / 100.0 * (self.levels - 1 - lo))))
+        return g[:, :, 0, 0].T.reshape(1, -1, *q.shape).contiguous()
+
 
 def inference_form(model: Model, g_s: torch.nn.Module) -> torch.nn.Module:
     """g_s (or a generator of its shape) as this model's decoder evaluates it (config ``gs_form``)."""
@@ -245,15 +255,18 @@ def _symbols(y: np.ndarray, mean: np.ndarray) -> np.ndarray:
 
 
 @torch.no_grad()
-def code(model: Model, a: Analysis, quality: float, tiles: TileGrid | None = None) -> tuple[bytes, tuple[bytes, ...]]:
-    """Entropy-code the analysed image at ``quality``: returns (z stream, one y stream per tile)."""
-    gain = model.net.gain(model.t(quality))
+def code(model: Model, a: Analysis, quality: float, tiles: TileGrid | None = None,
+         qmap: np.ndarray | None = None) -> tuple[bytes, tuple[bytes, ...]]:
+    """Entropy-code the analysed image at ``quality``, or at the per-latent qualities of ``qmap``
+    (the latent grid's shape): returns (z stream, one y stream per tile)."""
+    gain = model.gains(quality if qmap is None else qmap, model.net.log_gain)
     z_hat = torch.round(model.net.h_a(a.y0 * gain)).clamp_(-ESCAPE_MAX, ESCAPE_MAX).numpy().astype(np.int64)
     z_stream = entropy.encode(z_hat, _channel_index(z_hat.shape), model.z_tables)
     y_streams = []
     for core, zwin in _latent_tiles(model, a.height, a.width, tiles):
         i, j, th, tw = core
-        y = (a.y0[:, :, i : i + th, j : j + tw] * gain).double().numpy()
+        g = gain if qmap is None else gain[:, :, i : i + th, j : j + tw]
+        y = (a.y0[:, :, i : i + th, j : j + tw] * g).double().numpy()
         parts = []
 
         def take(channels, sel, idx, mean, y=y, parts=parts):
@@ -310,7 +323,8 @@ def decode_latents(model: Model, h: int, w: int, z_stream: bytes, y_streams: tup
 
 @torch.no_grad()
 def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float], h: int, w: int,
-               realism: float | None = None, delta: torch.Tensor | None = None) -> np.ndarray:
+               realism: float | None = None, delta: torch.Tensor | None = None,
+               qmap: np.ndarray | None = None) -> np.ndarray:
     """ŷ (B, M, ...) -> uint8 pixels (B, h, w, 3) (or (h, w, 3) for a single quality).
 
     ``realism`` None: the fidelity decoder g_s; a value in [0, 1]: the realism generator at
@@ -326,7 +340,11 @@ def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float]
     res, g_s, log_inv = model.synthesis(realism)
     if realism is not None and delta is not None:
         y_hat = y_hat + float(realism) * delta  # α = 0: ŷ itself, the fidelity decoder's input
-    inv = torch.cat([model.net.inv_gain(model.t(q), log_inv) for q in qs])
+    if qmap is not None:  # one image with a quality map: gains per latent, sliced with each window
+        assert single, "a quality map belongs to one image"
+        inv = model.gains(qmap, log_inv)
+    else:
+        inv = torch.cat([model.net.inv_gain(model.t(q), log_inv) for q in qs])
     B, _, H, W = y_hat.shape
     e = blocks_halo(res)  # the blocks' own halo, on top of g_s's
     out = np.empty((B, h, w, 3), dtype=np.uint8)
@@ -343,7 +361,8 @@ def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float]
                     continue  # a tile of padding only
                 # blocks on e more latents each side: g_s reads what whole-image blocks would give
                 o0, p0 = max(0, i0 - e), max(0, j0 - e)
-                r = res(y_hat[:, :, o0 : min(H, i1 + e), p0 : min(W, j1 + e)] * inv)
+                win = (slice(None), slice(None), slice(o0, min(H, i1 + e)), slice(p0, min(W, j1 + e)))
+                r = res(y_hat[win] * (inv if qmap is None else inv[win]))
                 x = g_s(r[:, :, i0 - o0 : i1 - o0, j0 - p0 : j1 - p0])
                 a, b = (i - i0) * 16, (j - j0) * 16
                 ph, pw = min(th * 16, h - i * 16), min(tw * 16, w - j * 16)

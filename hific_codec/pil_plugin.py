@@ -10,7 +10,8 @@ import bitstream
 
 FORMAT = "NIC"
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
-SAVE_OPTIONS = {"quality", "bpp", "effort", "seconds", "realism", "model", "icc_profile", "exif"}
+SAVE_OPTIONS = {"quality", "bpp", "effort", "seconds", "realism", "model", "icc_profile", "exif", "roi", "roi_quality",
+                "aq"}
 
 
 def _accept(prefix: bytes) -> bool:
@@ -78,7 +79,8 @@ def _save(im: Image.Image, fp, filename) -> None:
         im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
     data = encode(np.asarray(im), quality=info.get("quality"), bpp=info.get("bpp"), icc=icc or None,
                   exif=exif or None, effort=info.get("effort", 0), seconds=info.get("seconds"),
-                  realism=info.get("realism"), model=info.get("model"))
+                  realism=info.get("realism"), model=info.get("model"), roi=info.get("roi"),
+                  roi_quality=info.get("roi_quality"), aq=info.get("aq", False))
     fp.write(data)
 
 

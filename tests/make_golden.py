@@ -4,6 +4,7 @@
     .venv/bin/python -m tests.make_golden --realism-only   # a generator or its latents changed
     .venv/bin/python -m tests.make_golden --refs           # (re)write reference pixels and latent pins
     .venv/bin/python -m tests.make_golden --overfit        # add the overfitted (format 1.5) files
+    .venv/bin/python -m tests.make_golden --qmap           # add the quality-map (format 1.6) files
 
 Writes tests/golden/m<model id>_*.nic and adds them to golden.json (format version, weights hash,
 md5 of decoded pixels, md5 of the entropy-decoded latents), with the reference pixels of every
@@ -110,6 +111,31 @@ def add_overfit(table: dict) -> None:
         write_refs(name, table[name])
 
 
+def add_qmap(table: dict) -> None:
+    """Files with a quality map (format 1.6): one region of interest, one adaptive map."""
+    from hific_codec import zoo
+
+    c = cases()
+    model = zoo.get()
+    gen = zoo.realism_for(model)
+    made = {f"m{model.model_id}_roi96x128_q20_qmap": dict(img=c["crop192x256_q50"][0][48:144, 64:192], q=20.0,
+                                                         roi=[(32, 24, 64, 48)], roi_quality=60.0),
+            f"m{model.model_id}_aq64x96_q40_qmap": dict(img=c["crop64x96_q10"][0], q=40.0, aq=True)}
+    for name, kw in made.items():
+        if name in table:
+            continue
+        img, q = kw.pop("img"), kw.pop("q")
+        data = hific_codec.encode(img, q, **kw)
+        (HERE / f"{name}.nic").write_bytes(data)
+        out = hific_codec.decode(data, decoder="fidelity")
+        info = hific_codec.info(data)
+        table[name] = {"version": list(info.version), "weights": info.weights_hash, "shape": list(out.shape),
+                       "md5": md5(out)}
+        if gen is not None:
+            table[name]["realism"] = realism_pins(data, gen)
+        write_refs(name, table[name])
+
+
 def write_refs(name: str, row: dict) -> None:
     """Reference pixels and latent pins of one file, checked against its pinned MD5s first."""
     from hific_codec import zoo
@@ -162,6 +188,11 @@ def main() -> None:
                 write_refs(name, row)
         index.write_text(json.dumps(table, indent=1) + "\n")
         print(f"re-pinned the realism pixels of {sum('realism' in r for r in table.values())} golden files")
+        return
+    if "--qmap" in sys.argv[1:]:
+        add_qmap(table)
+        index.write_text(json.dumps(table, indent=1) + "\n")
+        print(f"{sum(n.endswith('_qmap') for n in table)} golden files with a quality map")
         return
     if "--overfit" in sys.argv[1:]:
         add_overfit(table)

@@ -89,6 +89,7 @@ def test_golden_pins_the_shipped_realism_decoder():
 
 
 def test_golden_set_covers_modes_and_sizes():
+    assert sum(v["version"] == [1, 6] and name.endswith("_qmap") for name, v in TABLE.items()) >= 2  # quality maps
     shapes = [tuple(v["shape"]) for v in TABLE.values()]
     assert any(len(s) == 2 for s in shapes) and any(len(s) == 3 and s[2] == 4 for s in shapes)
     assert (1, 1, 3) in shapes
