@@ -147,7 +147,7 @@ def decode_settings(task: Task) -> str:
 
 def run_task(task: Task) -> Record:
     """Process one file; never raises (errors become a failed record)."""
-    from .cli import CLIError, load_image, write_atomic
+    from .files import CLIError, load_image, write_atomic
 
     t0 = time.perf_counter()
     rec = Record(task.src, task.dst, "ok")
@@ -174,7 +174,7 @@ def run_task(task: Task) -> Record:
 
 
 def _check_source(p: Path) -> None:
-    from .cli import CLIError
+    from .files import CLIError
 
     if p.is_symlink() and not p.exists():
         raise CLIError(f"{p}: dangling symbolic link")
@@ -187,7 +187,7 @@ def _encode(task: Task, rec: Record, load_image, write_atomic) -> None:
     import numpy as np
 
     from . import api, image_io
-    from .cli import select_metadata
+    from .files import select_metadata
 
     arr, icc, exif = load_image(Path(task.src).read_bytes(), task.src)
     icc, exif = select_metadata(task.metadata, icc, exif)

@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import copy
 import dataclasses
-import hashlib
 import json
 import time
 
@@ -239,18 +238,9 @@ def main(argv: list[str] | None = None) -> None:
     run.finish(save, step)
 
 
-def context_file(ctx: torch.nn.Module, name: str) -> tuple[bytes, str, str]:
-    """The context model as shipped: (fp16 safetensors bytes, SHA-256, file name)."""
-    from safetensors.torch import save
-
-    blob = save({k: v.half().contiguous() for k, v in ctx.state_dict().items()}, metadata={"family": "context"})
-    sha = hashlib.sha256(blob).hexdigest()
-    return blob, sha, f"{name}-ctx-{sha[:8]}.safetensors"
-
-
 def export(ckpt: str, retire_as: str, notes: str, name: str = zoo.DEFAULT_MODEL) -> None:
     from ..models import contexts
-    from .export import next_model_id, retire
+    from .export import context_file, next_model_id, retire
 
     meta = checkpoint.load_meta(ckpt)
     kind = meta.get("kind", contexts.DEFAULT)

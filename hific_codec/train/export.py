@@ -39,6 +39,15 @@ Z_LEAK = 1e-4
 
 
 @torch.no_grad()
+
+def context_file(ctx: torch.nn.Module, name: str) -> tuple[bytes, str, str]:
+    """The context model as shipped: (fp16 safetensors bytes, SHA-256, file name)."""
+    from safetensors.torch import save
+
+    blob = save({k: v.half().contiguous() for k, v in ctx.state_dict().items()}, metadata={"family": "context"})
+    sha = hashlib.sha256(blob).hexdigest()
+    return blob, sha, f"{name}-ctx-{sha[:8]}.safetensors"
+
 def z_tables(model: MeanScaleHyperprior) -> dict[str, torch.Tensor]:
     eb = model.entropy_bottleneck
     C = model.cfg.N
@@ -123,8 +132,6 @@ def main(argv: list[str] | None = None) -> None:
     zoo.WEIGHTS_DIR.mkdir(exist_ok=True)  # files only once the manifest logic has accepted them
     (zoo.WEIGHTS_DIR / fname).write_bytes(blob)
     if ctx is not None:
-        from .context import context_file
-
         cblob, csha, cname = context_file(ctx, args.name)
         (zoo.WEIGHTS_DIR / cname).write_bytes(cblob)
         # The joint steps are in the network's hours; the context's record keeps its pre-training
