@@ -133,7 +133,9 @@ def figure(path: Path, q: float = 20) -> Path:
     roi = hific_codec.encode(rgb, bpp=len(uni) * 8 / (h * w), roi=[(x, y, bw, bh)], roi_quality=min(100.0, q + ROI_BOOST))
     m = qmap.from_bytes(__import__("bitstream").read(roi).qmap, h, w)
     mimg = np.asarray(Image.fromarray((m / 100 * 255).astype(np.uint8)).resize((w, h), Image.NEAREST).convert("RGB"))
-    tiles = [mimg, hific_codec.decode(uni), hific_codec.decode(roi)]
+    # around the box's lower-left corner at 1:1: the inside and the outside both show
+    r0, c0 = max(0, y + bh - 160), max(0, x - 96)
+    tiles = [t[r0 : r0 + 256, c0 : c0 + 256] for t in (mimg, hific_codec.decode(uni), hific_codec.decode(roi))]
     out = OUT / f"roi_{path.stem}.png"
     Image.fromarray(np.concatenate(tiles, axis=1)).save(out, optimize=True)
     return out
@@ -170,7 +172,8 @@ def write_report() -> Path:
                   f"{np.mean([r['bd_rate_msssim'] for r in aq]):+.2f}% |"]
     figs = sorted(OUT.glob("roi_*.png"))
     if figs:
-        lines += ["", "Quality map, uniform decode and ROI decode at equal size (q 20):", ""]
+        lines += ["", "Quality map (white: quality 100), uniform decode and ROI decode at equal size (q 20), a "
+                  "256x256 crop at 1:1 across the box's lower-left corner:", ""]
         lines += [f"![{f.stem}]({f.name})" for f in figs]
     (OUT / "REPORT.md").write_text("\n".join(lines) + "\n")
     return OUT / "REPORT.md"

@@ -258,3 +258,42 @@ def test_pillow_plugin_and_batch_mode_write_overfitted_files(tmp_path, small):
     [task] = batch.plan(src, tmp_path / "out", "encode", quality=50, effort=3, seconds=1)
     assert batch.run_task(task).status == "ok"
     assert hific_codec.info((tmp_path / "out" / "a.nic").read_bytes()).mode == "overfitted"
+
+
+def test_training_upsampling_is_the_decoders_bicubic():
+    from hific_codec.overfit.model import upsample, upsample_fit
+
+    g = torch.Generator().manual_seed(0)
+    grids = [torch.randn(2, 1, 64 >> l, 192 >> l, generator=g) * 8 for l in range(7)]
+    assert (upsample(grids, 64, 192) - upsample_fit(grids)).abs().max() < 1e-4
+
+
+def test_batched_fits_are_independent_fits(small):
+    """fit_batch (for accelerators) gives each (image, λ) its own model: the low-λ one spends more
+    bits for a better image, and both code and decode like single fits."""
+    from hific_codec.overfit import codec, lmbda
+    from hific_codec.overfit.fit import FitConfig, fit_batch
+
+    fc = FitConfig(iterations=60, warm_start=False)
+    lo, hi = fit_batch([small, small], OverfitConfig(), fc, [lmbda(10), lmbda(90)])
+    files = [codec.code(small, fr) for fr in (lo, hi)]
+    outs = [codec.decode(e.payload, *small.shape[:2]) for e in files]
+    assert len(files[1].payload) > len(files[0].payload) and psnr(small, outs[1]) > psnr(small, outs[0])
+    assert not torch.equal(lo.model.arm.l1.weight, hi.model.arm.l1.weight)
+
+
+def test_fits_start_from_the_shipped_networks(tmp_path, monkeypatch):
+    from hific_codec.overfit import start
+    from hific_codec.overfit.fit import FitConfig, _new_model
+
+    cfg = OverfitConfig()
+    shipped = start.networks(cfg)
+    m = _new_model(cfg, 32, 32, FitConfig())
+    assert all(torch.equal(m.state_dict()[k], v) for k, v in shipped.items())
+    assert not torch.equal(_new_model(cfg, 32, 32, FitConfig(warm_start=False)).arm.out.weight, shipped["arm.out.weight"])
+    assert start.networks(OverfitConfig(syn_hidden=24)) is None  # another shape: PyTorch's default draw
+    bad = tmp_path / "start.safetensors"
+    bad.write_bytes(start.FILE.read_bytes()[:-1] + b"\0")
+    monkeypatch.setattr(start, "FILE", bad)
+    with pytest.raises(FormatError, match="damaged or replaced"):
+        start.networks(cfg)

@@ -44,7 +44,7 @@ def train(crops: torch.Tensor, cfg: OverfitConfig, fc: FitConfig, log=print) -> 
         loss.backward()
         opt.step()
         if (it + 1) % 50 == 0 or it + 1 == fc.iterations:
-            log(f"{it + 1}/{fc.iterations} bpp {float(bpp):.3f} psnr {-10 * math.log10(float(mse)):.2f} "
+            log(f"{it + 1}/{fc.iterations} bpp {bpp.item():.3f} psnr {-10 * math.log10(mse.item()):.2f} "
                 f"{time.time() - t0:.0f} s")
     return model
 
