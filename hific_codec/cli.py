@@ -98,8 +98,17 @@ def cmd_encode(a: argparse.Namespace) -> None:
         note(msg)
     write_atomic(out, nic, a.force)
     q = api.info(nic).quality
+    extra = ""
+    if a.verbose:  # as cwebp -print_psnr: decode the file written and compare on the RGB the codec saw
+        import numpy as np
+
+        from . import image_io
+
+        ref, got = image_io.to_rgb8(arr)[0], image_io.to_rgb8(api.decode(nic))[0]
+        mse = np.mean((ref.astype(np.float64) - got) ** 2)
+        extra = f", PSNR {'inf' if mse == 0 else f'{10 * np.log10(255**2 / mse):.2f}'} dB"
     print(f"{a.input} -> {out}: {w}x{h}, {len(nic)} bytes, {len(nic) * 8 / (w * h):.4f} bpp, "
-          f"quality {q:g}, {dt:.2f} s", file=sys.stderr)
+          f"quality {q:g}{extra}, {dt:.2f} s", file=sys.stderr)
 
 
 METADATA = ("all", "icc", "exif", "none")
@@ -272,7 +281,7 @@ def _coding_options(e: argparse.ArgumentParser, default_quality: float) -> None:
     e.add_argument("--effort", type=int, choices=[0, 1, 2, 3, 4, 5], default=0,
                    help="encoder effort: 1 or 2 refine the latents for this image (smaller files at the "
                    "same quality, same decoder; about 30 s or 90 s per 768x512 image on 2 cores); 3, 4, 5 "
-                   "fit a decoder to this image (overfitted coding: about 5, 17, 50 min per 768x512 image)")
+                   "fit a decoder to this image (overfitted coding: about 4.5, 14, 42 min per 768x512 image)")
     e.add_argument("--time", metavar="DURATION", help="overfitted coding with this fitting budget "
                    "(e.g. 90s, 5m, 1h); implies --effort 3 unless a higher one is given")
     e.add_argument("--metadata", choices=METADATA, default="all",
@@ -288,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = argparse.ArgumentParser(prog="nic", description="NIC learned image codec")
     p.add_argument("--version", action="version", version=f"nic {__version__}")
+    p.add_argument("--threads", type=int, metavar="N", help="CPU threads for one file (default: all cores); "
+                   "folder runs use --jobs processes instead")
     sub = p.add_subparsers(dest="cmd", required=True)
     e = sub.add_parser("encode", help="compress an image to .nic")
     e.add_argument("input", help="image file (PNG, JPEG, WebP, TIFF, ...), - for stdin, or a directory")
@@ -303,6 +314,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--aq", action="store_true", help="adaptive quality map from the image's texture (more bits on "
                    "flat areas, fewer on busy texture)")
     e.add_argument("--quiet", action="store_true", help="no progress line for long encodes")
+    e.add_argument("-v", "--verbose", action="store_true", help="also decode the file written and print its PSNR")
     e.add_argument("--realism", type=float, metavar="0..1",
                    help="record a suggested realism-decoder setting in the file (decoders may use it)")
     e.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
@@ -357,6 +369,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if bench:
             return cmd_bench(argv[1:])
+        if args.threads is not None:
+            if args.threads < 1:
+                raise CLIError(f"--threads must be at least 1, got {args.threads}")
+            import torch
+
+            torch.set_num_threads(args.threads)
         args.fn(args)
     except (CLIError, FormatError, ValueError) as e:
         print(f"nic: error: {e}", file=sys.stderr)

@@ -200,3 +200,16 @@ def test_decode_to_stdout_refuses_a_terminal(photo, tmp_path):
         os.close(slave)
         os.close(master)
     assert r.returncode != 0 and b"refusing to write a binary image to the terminal" in r.stderr
+
+
+def test_verbose_prints_the_psnr_of_the_file_written_and_threads_are_set(photo, tmp_path, crop):
+    import re
+
+    from .conftest import psnr
+
+    out = tmp_path / "v.nic"
+    r = nic("--threads", "1", "encode", str(photo), "-o", str(out), "-q", "40", "-v")
+    assert r.returncode == 0, r.stderr
+    shown = float(re.search(rb"PSNR ([0-9.]+) dB", r.stderr).group(1))
+    assert abs(shown - psnr(crop, hific_codec.decode(out.read_bytes()))) < 0.01
+    assert_clean_error(nic("--threads", "0", "info", str(out)), "at least 1")
