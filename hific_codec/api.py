@@ -46,8 +46,9 @@ def encode(
     ``effort`` 3, 4 or 5: overfitted coding (hific_codec.overfit): a small decoder and latent
     grids are fitted to this image (600 / 2,000 / 6,000 iterations, or ``seconds`` of fitting)
     and the file carries them (format 1.5).  ``progress(p)`` (hific_codec.progress.Progress) is
-    called every 10 iterations at effort 3-5 and every step at effort 1-2 (bpp and psnr nan there).  With ``bpp``, the fit steers its rate to
-    the target; a file that still misses it is replaced by the effort-0 file at the target.
+    called every 10 iterations at effort 3-5 and every step at effort 1-2 (bpp and psnr nan
+    there).  With ``bpp``, the fit steers its rate to the target; a file that still misses it is
+    replaced by the effort-0 file at the target.
     ``realism`` (0..1): record a suggested realism-decoder setting in the file (chunk ``rlsm``);
     `decode` uses it when the caller names no decoder.  The latents are the same either way.
     ``roi``: a region of interest, a mask of any size (nonzero / white = important) or a list of
