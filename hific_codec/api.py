@@ -127,14 +127,14 @@ def _quality_map(rgb: np.ndarray, roi, roi_quality: float | None, aq: bool | flo
         raise ValueError(f"roi_quality must be within 0..100, got {roi_quality}")
     h, w = rgb.shape[:2]
     if aq:
-        strength = qmap.AQ_STRENGTH if aq is True else float(aq)
-        return lambda q: qmap.adaptive(rgb, q, strength)
+        offsets = qmap.aq_offsets(rgb, qmap.AQ_STRENGTH if aq is True else float(aq))
+        return lambda q: qmap.aq_map(offsets, q)
     if isinstance(roi, (list, tuple)):
         roi = qmap.boxes_mask([tuple(int(v) for v in b) for b in roi], h, w)
     cov = qmap.coverage(roi, h, w)
     if not cov.any():
         raise ValueError("the region of interest is empty (no nonzero mask pixel inside the image)")
-    return lambda q: qmap.quantise(q + cov * ((min(100.0, q + 30.0) if roi_quality is None else roi_quality) - q))
+    return lambda q: qmap.roi_map(cov, q, min(100.0, q + 30.0) if roi_quality is None else roi_quality)
 
 
 def overfit_file(payload: bytes, width: int, height: int, quality: float, channels: int = 3,

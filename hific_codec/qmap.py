@@ -4,7 +4,7 @@ padded image), so one file spends more bits where they matter (format 1.6, chunk
 The shipped model is variable-rate through gain units: the encoder multiplies y by gain(t) and the
 decoder by inv_gain(t).  With a map, each latent gets the gains of its own quality; the entropy
 model (h_s and the context) sees gained latents as before.  Maps come from a region of interest
-(a mask or boxes: `from_roi`) or from the image itself (`adaptive`: x265-style adaptive
+(a mask or boxes: `coverage`, `roi_map`) or from the image itself (`aq_offsets`: x265-style adaptive
 quantisation, no learned detector).  Entries are stored in half-quality steps (bitstream.nicfile).
 """
 from __future__ import annotations
@@ -60,20 +60,20 @@ def coverage(mask: np.ndarray, height: int, width: int) -> np.ndarray:
     return np.max([p[a : a + gh, b : b + gw] for a in range(3) for b in range(3)], axis=0)
 
 
-def from_roi(mask: np.ndarray, height: int, width: int, quality: float, roi_quality: float) -> np.ndarray:
-    """``roi_quality`` inside the region, ``quality`` outside, blended over partly covered latents."""
-    c = coverage(mask, height, width)
-    return quantise(quality + c * (roi_quality - quality))
+def roi_map(cov: np.ndarray, quality: float, roi_quality: float) -> np.ndarray:
+    """``roi_quality`` where `coverage` ``cov`` is 1, ``quality`` where it is 0, blended between."""
+    return quantise(quality + cov * (roi_quality - quality))
 
 
 AQ_BLOCK = 64  # pixels: one quality per hyper-latent (a gain that changes from latent to latent costs rate)
 AQ_STRENGTH = 2.0  # quality points per doubling of a block's texture energy against the image's median
 
 
-def adaptive(rgb: np.ndarray, quality: float, strength: float = AQ_STRENGTH) -> np.ndarray:
-    """Adaptive quantisation from the image alone: more quality for flat blocks (where banding and
-    blur show), less for busy texture (which masks the error), by the log of each 16x16 block's
-    luma variance against the image's median, as x265's --aq-mode does with QP."""
+def aq_offsets(rgb: np.ndarray, strength: float = AQ_STRENGTH) -> np.ndarray:
+    """Adaptive quantisation from the image alone, as quality offsets on the latent grid: more
+    quality for flat blocks (where banding and blur show), less for busy texture (which masks the
+    error), by the log of each 64x64 block's luma variance against the image's median, as x265's
+    --aq-mode does with QP.  They do not depend on the quality, so a rate search computes them once."""
     h, w = rgb.shape[:2]
     gh, gw = qmap_shape(h, w)
     y = rgb[..., :3].astype(np.float64) @ np.array([0.299, 0.587, 0.114])
@@ -81,5 +81,8 @@ def adaptive(rgb: np.ndarray, quality: float, strength: float = AQ_STRENGTH) -> 
     b = AQ_BLOCK // LATENT_STRIDE  # latents per block side: the hyper-latent grid's step
     blocks = full.reshape(gh // b, AQ_BLOCK, gw // b, AQ_BLOCK)
     energy = np.log2(blocks.var(axis=(1, 3)) + 1.0)
-    offset = -strength * (energy - np.median(energy))
-    return quantise(np.clip(quality + offset, 0, 100)).repeat(b, 0).repeat(b, 1)
+    return (-strength * (energy - np.median(energy))).repeat(b, 0).repeat(b, 1)
+
+
+def aq_map(offsets: np.ndarray, quality: float) -> np.ndarray:
+    return quantise(np.clip(quality + offsets, 0, 100))

@@ -166,7 +166,7 @@ def fit_batch(rgbs: list[np.ndarray], cfg: OverfitConfig, fc: FitConfig, lmbdas:
     h, w = rgbs[0].shape[:2]
     torch.manual_seed(fc.seed)
     models = [_new_model(cfg, h, w, fc) for _ in rgbs]
-    params, buffers = stack_module_state(models)
+    params, _ = stack_module_state(models)
     params = {k: v.to(device).detach().requires_grad_(True) for k, v in params.items()}
     base = copy.deepcopy(models[0]).to("meta")
     x = torch.cat([_image(r) for r in rgbs]).to(device)
