@@ -59,13 +59,26 @@ def _point(path: Path, codec: str, q, effort: int, threads: int) -> dict:
         t1 = time.perf_counter()
         out = hific_codec.decode(data)
         i = hific_codec.info(data)
-        extra = {"weight_bytes": i.weight_bytes, "macs_per_pixel": i.macs_per_pixel, "mode": i.mode}
+        extra = {"weight_bytes": i.weight_bytes, "macs_per_pixel": i.macs_per_pixel, "mode": i.mode, "fit": plan(effort)}
     t2 = time.perf_counter()
     ms = metrics.ms_ssim(rgb, out)
     return {"image": path.name, "codec": codec, "effort": effort, "quality": q, "bytes": len(data),
             "bpp": len(data) * 8 / (h * w), "psnr-rgb": metrics.psnr(rgb, out), "ms-ssim": ms,
             "ms-ssim-db": metrics.ms_ssim_db(ms), "encode_s": t1 - t0, "decode_s": t2 - t1, "threads": threads,
             "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()), **extra}
+
+
+def plan(effort: int) -> dict:
+    """What an effort level fits (iterations one octave down, then at full resolution): a point
+    measured under another plan is stale, re-measured by ``measure`` and left out of the report."""
+    from hific_codec import overfit
+
+    lv = overfit.EFFORTS[effort]
+    return {"iterations": lv.iterations, "coarse": list(lv.coarse)}
+
+
+def current(row: dict) -> bool:
+    return row["codec"] != "overfit" or row.get("fit") == plan(row["effort"])
 
 
 def _file(image: str, codec: str, effort: int, q) -> Path:
@@ -78,7 +91,7 @@ def measure(images: list[Path], efforts: list[int], threads: int, qualities=QUAL
         jobs = [("bpg", q, 0) for q in BPG_Q] + [("overfit", q, e) for e in efforts for q in qualities]
         for codec, q, e in jobs:
             f = _file(p.name, codec, e, q)
-            if f.exists():
+            if f.exists() and current(json.loads(f.read_text())):
                 continue
             row = _point(p, codec, q, e, threads)
             f.write_text(json.dumps(row, indent=1) + "\n")
@@ -114,17 +127,19 @@ def fit_files(images: list[Path], efforts: list[int], qualities, device: str, ba
             for items in groups.values():
                 for k in range(0, len(items), batch):
                     chunk = items[k : k + batch]
-                    its = iterations or overfit.EFFORTS[e]
+                    fc = FitConfig(iterations=iterations) if iterations else overfit.EFFORTS[e].fit_config()
+                    its = fc.iterations + sum(fc.coarse)
                     if per_it is not None and time.time() - t0 + per_it * its * len(chunk) > deadline:
                         print(f"skipped e{e} {len(chunk)} fits: past the deadline", flush=True)
                         continue
                     t1 = time.time()
-                    frs = fit_batch([rgbs[st] for st, _ in chunk], OverfitConfig(), FitConfig(iterations=its),
+                    frs = fit_batch([rgbs[st] for st, _ in chunk], OverfitConfig(), fc,
                                     [overfit.lmbda(q) for _, q in chunk], device)
                     dt = time.time() - t1
                     per_it = dt / (its * len(chunk))
                     print(f"e{e} batch of {len(chunk)}: {dt:.0f} s ({1000 * dt / its:.1f} ms/iteration)", flush=True)
-                    meta = {"effort": e, "iterations": its, "device": name, "batch": len(chunk), "fit_s": dt}
+                    meta = {"effort": e, "iterations": its, "device": name, "batch": len(chunk), "fit_s": dt,
+                            "fit": None if iterations else plan(e)}
                     pending += [pool.submit(_code_file, rgbs[st], fr, st, q, meta, outdir) for (st, q), fr in zip(chunk, frs)]
         for f in pending:
             print(f.result(), flush=True)
@@ -160,7 +175,7 @@ def import_files(folder: Path, threads: int) -> None:
         meta = json.loads(f.with_suffix(".json").read_text())
         stem = f.name.split("-")[0]
         dest = _file(stem, "overfit", meta["effort"], meta["quality"])
-        if dest.exists():
+        if dest.exists() and current(json.loads(dest.read_text())):
             continue
         rgb = np.asarray(Image.open(paths[stem]).convert("RGB"))
         data = f.read_bytes()
@@ -175,13 +190,14 @@ def import_files(folder: Path, threads: int) -> None:
                "encode_s": meta["fit_s"] / meta["batch"] + meta["code_s"], "decode_s": dec, "threads": threads,
                "encode_device": f"{meta['device']}, fits in batches of {meta['batch']}",
                "utc": time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-               "weight_bytes": i.weight_bytes, "macs_per_pixel": i.macs_per_pixel, "mode": i.mode}
+               "weight_bytes": i.weight_bytes, "macs_per_pixel": i.macs_per_pixel, "mode": i.mode,
+               "fit": meta.get("fit")}
         dest.write_text(json.dumps(row, indent=1) + "\n")
         print(f"{f.name}: {row['bpp']:.4f} bpp {row['psnr-rgb']:.2f} dB dec {dec:.2f} s", flush=True)
 
 
 def summarise() -> dict:
-    rows = [json.loads(f.read_text()) for f in sorted((OUT / "points").glob("*.json"))]
+    rows = [r for r in (json.loads(f.read_text()) for f in sorted((OUT / "points").glob("*.json"))) if current(r)]
     by: dict[tuple, list[dict]] = {}
     for r in rows:
         by.setdefault((r["image"], r["codec"], r["effort"]), []).append(r)

@@ -25,6 +25,7 @@ def encode(
     quality: float | None = None,
     *,
     bpp: float | None = None,
+    psnr: float | None = None,
     model: str | None = None,
     icc: bytes | None = None,
     exif: bytes | None = None,
@@ -39,7 +40,9 @@ def encode(
     """Compress an image array to `.nic` bytes.
 
     ``quality`` (0..100, continuous, higher is better; default 50) or ``bpp`` (target bits per
-    pixel: the highest quality whose file does not exceed it, found by bisection).
+    pixel: the highest quality whose file does not exceed it, found by bisection) or ``psnr``
+    (target PSNR-RGB in dB of the decoded file: the lowest quality that reaches it, by bisection
+    on decoded files; quality 100 where none does).
     ``effort`` 0 (default), 1 or 2: spend encode time refining the latents for this image
     (hific_codec.refine; 50 or 150 steps, about 30 s or 90 s for 768x512 on 2 cores); the
     decoder and the format do not change.
@@ -59,8 +62,10 @@ def encode(
     """
     if realism is not None and not 0 <= realism <= 1:
         raise ValueError(f"realism must be within 0..1, got {realism}")
-    if quality is not None and bpp is not None:
-        raise ValueError("give quality or bpp, not both")
+    if sum(v is not None for v in (quality, bpp, psnr)) > 1:
+        raise ValueError("give one of quality, bpp and psnr")
+    if psnr is not None and not psnr > 0:
+        raise ValueError(f"target psnr must be positive, got {psnr}")
     q = DEFAULT_QUALITY if quality is None else float(quality)
     if not 0 <= q <= 100:
         raise ValueError(f"quality must be within 0..100, got {q}")
@@ -73,6 +78,8 @@ def encode(
     if effort in OVERFIT_EFFORTS:
         if realism is not None or model is not None:
             raise ValueError("effort 3 and up write an overfitted file: it has its own decoder (no model or realism)")
+        if psnr is not None:
+            raise ValueError("a PSNR target works at effort 0-2")
         return _encode_overfit(rgb, channels, alpha, q, bpp, effort, icc, exif, seconds, progress)
     if seconds is not None:
         raise ValueError("seconds is a budget for overfitted coding (effort 3 and up)")
@@ -100,6 +107,13 @@ def encode(
                                        realism=realism, qmap=None if qm is None else qmap.to_bytes(qm)),
                                min_version=m.format_version)
 
+    if psnr is not None:
+        best = _search_psnr(build, psnr, rgb)
+        if effort > 0:  # refine at the quality found; keep it where it still reaches the target
+            better = build(bitstream.read(best).header.quality, refined=True)
+            if _psnr_of(better, rgb) >= psnr:
+                return _cheaper(m, rgb, best, better)
+        return best
     if bpp is None:
         base = build(q)
         return _cheaper(m, rgb, base, build(q, refined=True)) if effort > 0 else base
@@ -191,6 +205,35 @@ def _search_bpp(build, target: float, pixels: int, iters: int = 12) -> bytes:
         else:
             hi = mid
         if hi - lo < 0.02:
+            break
+    return best
+
+
+def _psnr_of(data: bytes, rgb: np.ndarray) -> float:
+    """PSNR-RGB of a file's default decoding against the RGB8 it was coded from."""
+    out = image_io.to_rgb8(decode(data))[0]
+    mse = np.mean((rgb.astype(np.float64) - out) ** 2)
+    return float("inf") if mse == 0 else float(10 * np.log10(255.0**2 / mse))
+
+
+def _search_psnr(build, target: float, rgb: np.ndarray, iters: int = 10) -> bytes:
+    """The lowest quality whose decoded file reaches ``target`` dB (PSNR rises with quality; the
+    bisection keeps the best file found that reaches it), or quality 100's file."""
+    top = build(100.0)
+    if _psnr_of(top, rgb) < target:
+        return top
+    lo, hi, best = 0.0, 100.0, top
+    low = build(lo)
+    if _psnr_of(low, rgb) >= target:
+        return low
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        data = build(mid)
+        if _psnr_of(data, rgb) >= target:
+            hi, best = mid, data
+        else:
+            lo = mid
+        if hi - lo < 0.2:
             break
     return best
 

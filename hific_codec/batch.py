@@ -29,6 +29,7 @@ class Task:
     mode: str  # "encode" or "decode"
     quality: float | None = None
     bpp: float | None = None
+    target_psnr: float | None = None  # encode: as `nic encode --psnr`
     force: bool = False
     psnr: bool = False  # encode: decode again and measure PSNR against the source
     max_pixels: int | None = None  # decode: refuse larger images (the CLI passes its default cap)
@@ -102,7 +103,7 @@ def _existing(task: Task) -> str:
             f = bitstream.read(data)  # every CRC checked
         except bitstream.FormatError:
             return "invalid"
-        return "same" if _encoded_as_asked(task, f, len(data)) else "other"
+        return "same" if _encoded_as_asked(task, f, data) else "other"
     from PIL import Image
     import io
 
@@ -114,10 +115,12 @@ def _existing(task: Task) -> str:
     return "same" if text.get(SETTINGS_KEY, decode_settings(Task("", "", "decode"))) == decode_settings(task) else "other"
 
 
-def _encoded_as_asked(task: Task, f, size: int) -> bool:
+def _encoded_as_asked(task: Task, f, data: bytes) -> bool:
     """A file's header against the task: the coding mode (overfitted or not), the model, and the
-    quality, or for a rate target a size at most the target and not far below it.  (Effort 1-2
-    and the kept metadata are not recorded in a file: a change of those alone is not seen.)"""
+    quality, or for a rate target a size at most the target and not far below it, or for a PSNR
+    target a decoded PSNR at least the target.  (Effort 1-2 and the kept metadata are not
+    recorded in a file: a change of those alone is not seen.)"""
+    size = len(data)
     from bitstream.nicfile import OVERFIT_MODEL_ID
 
     from .api import DEFAULT_QUALITY
@@ -136,6 +139,13 @@ def _encoded_as_asked(task: Task, f, size: int) -> bool:
     if task.bpp is not None:
         bpp = size * 8 / (h.width * h.height)
         return 0.8 * task.bpp <= bpp <= task.bpp
+    if task.target_psnr is not None:
+        from . import image_io
+        from .api import _psnr_of
+        from .files import load_image
+
+        arr = load_image(Path(task.src).read_bytes(), task.src)[0]
+        return _psnr_of(data, image_io.to_rgb8(arr)[0]) >= task.target_psnr
     return h.quality == round(DEFAULT_QUALITY if task.quality is None else task.quality, 2)
 
 
@@ -191,7 +201,7 @@ def _encode(task: Task, rec: Record, load_image, write_atomic) -> None:
 
     arr, icc, exif = load_image(Path(task.src).read_bytes(), task.src)
     icc, exif = select_metadata(task.metadata, icc, exif)
-    data = api.encode(arr, task.quality, bpp=task.bpp, icc=icc, exif=exif, effort=task.effort, seconds=task.seconds,
+    data = api.encode(arr, task.quality, bpp=task.bpp, psnr=task.target_psnr, icc=icc, exif=exif, effort=task.effort, seconds=task.seconds,
                       model=task.model)
     write_atomic(task.dst, data, task.force)
     rec.bytes = len(data)

@@ -42,7 +42,7 @@ def _batch(a: argparse.Namespace, mode: str, engine: str = "local", manifest: st
     if mode == "encode":
         which = "none" if a.strip else a.metadata
         opts.update(quality=a.quality, bpp=a.bpp, psnr=getattr(a, "psnr", False), effort=a.effort, model=a.model,
-                    metadata=which)
+                    metadata=which, target_psnr=getattr(a, "target_psnr", None))
         if getattr(a, "time", None):
             opts.update(seconds=parse_duration(a.time), effort=max(3, opts["effort"]))
     try:
@@ -81,7 +81,8 @@ def cmd_encode(a: argparse.Namespace) -> None:
     bar = ProgressBar(a.input) if a.effort >= 1 and not a.quiet else None
     try:
         icc, exif = select_metadata("none" if a.strip else a.metadata, icc, exif)
-        nic = api.encode(arr, a.quality, bpp=a.bpp, model=a.model, icc=icc, exif=exif, effort=a.effort,
+        nic = api.encode(arr, a.quality, bpp=a.bpp, psnr=a.target_psnr, model=a.model, icc=icc, exif=exif,
+                         effort=a.effort,
                          realism=a.realism, seconds=seconds, progress=bar, roi=parse_roi(a.roi),
                          roi_quality=a.roi_quality, aq=a.aq)
     finally:
@@ -96,17 +97,19 @@ def cmd_encode(a: argparse.Namespace) -> None:
         if a.strict:
             raise CLIError(msg + "; nothing written (--strict)")
         note(msg)
-    write_atomic(out, nic, a.force)
-    q = api.info(nic).quality
-    extra = ""
-    if a.verbose:  # as cwebp -print_psnr: decode the file written and compare on the RGB the codec saw
-        import numpy as np
-
+    reached = None
+    if a.target_psnr is not None or a.verbose:  # as cwebp -print_psnr: on the RGB the codec saw
         from . import image_io
 
-        ref, got = image_io.to_rgb8(arr)[0], image_io.to_rgb8(api.decode(nic))[0]
-        mse = np.mean((ref.astype(np.float64) - got) ** 2)
-        extra = f", PSNR {'inf' if mse == 0 else f'{10 * np.log10(255**2 / mse):.2f}'} dB"
+        reached = api._psnr_of(nic, image_io.to_rgb8(arr)[0])
+    if a.target_psnr is not None and reached < a.target_psnr:
+        msg = f"{a.target_psnr:g} dB cannot be met: quality 100 gives {reached:.2f} dB"
+        if a.strict:
+            raise CLIError(msg + "; nothing written (--strict)")
+        note(msg)
+    write_atomic(out, nic, a.force)
+    q = api.info(nic).quality
+    extra = "" if reached is None else f", PSNR {reached:.2f} dB"
     print(f"{a.input} -> {out}: {w}x{h}, {len(nic)} bytes, {len(nic) * 8 / (w * h):.4f} bpp, "
           f"quality {q:g}{extra}, {dt:.2f} s", file=sys.stderr)
 
@@ -306,7 +309,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "for a directory input, the output directory")
     e.add_argument("-j", "--jobs", type=int, default=1, help="worker processes for a directory input")
     _coding_options(e, DEFAULT_QUALITY)
-    e.add_argument("--strict", action="store_true", help="with --bpp: fail, writing nothing, if the target cannot be met")
+    e.add_argument("--psnr", dest="target_psnr", type=float, metavar="DB", help="target PSNR-RGB of the decoded "
+                   "file: the lowest quality that reaches it (effort 0-2; a note on stderr where even quality 100 "
+                   "does not)")
+    e.add_argument("--strict", action="store_true", help="with --bpp or --psnr: fail, writing nothing, if the "
+                   "target cannot be met")
     e.add_argument("--roi", metavar="MASK|X,Y,W,H,...", help="region of interest: a grey mask image (any size; "
                    "white = important) or pixel boxes x,y,w,h[,x,y,w,h...], coded at --roi-quality")
     e.add_argument("--roi-quality", type=float, metavar="Q", help="quality inside the region (default: the "

@@ -49,8 +49,12 @@ def test_bad_arrays_are_refused(bad):
 def test_quality_range_and_exclusive_options(crop):
     with pytest.raises(ValueError, match="quality"):
         hific_codec.encode(crop, 101)
-    with pytest.raises(ValueError, match="not both"):
+    with pytest.raises(ValueError, match="one of quality, bpp and psnr"):
         hific_codec.encode(crop, 50, bpp=0.5)
+    with pytest.raises(ValueError, match="one of quality, bpp and psnr"):
+        hific_codec.encode(crop, bpp=0.5, psnr=30)
+    with pytest.raises(ValueError, match="effort 0-2"):
+        hific_codec.encode(crop, psnr=30, effort=3)
 
 
 def test_target_bpp_is_met_from_below(crop):
@@ -62,6 +66,16 @@ def test_target_bpp_is_met_from_below(crop):
         q = hific_codec.info(data).quality
         if q < 100:  # one step up in quality would overshoot
             assert len(hific_codec.encode(crop, min(100, q + 0.05))) * 8 / pixels > target * 0.97
+
+
+def test_target_psnr_is_reached_at_the_lowest_quality(crop):
+    for target in (28.0, 33.0):
+        data = hific_codec.encode(crop, psnr=target)
+        assert psnr(crop, hific_codec.decode(data)) >= target
+        q = hific_codec.info(data).quality
+        assert q > 0 and psnr(crop, hific_codec.decode(hific_codec.encode(crop, q - 0.5))) < target
+    out = hific_codec.decode(hific_codec.encode(crop, psnr=80.0))  # out of reach: quality 100
+    assert psnr(crop, out) < 80
 
 
 def test_info_without_decoding(crop):

@@ -141,6 +141,20 @@ def test_bpp_target_that_cannot_be_met_is_reported(photo, tmp_path):
     assert not strict.exists()
 
 
+def test_psnr_target_is_reached_or_reported(photo, tmp_path):
+    out = tmp_path / "t.nic"
+    r = nic("encode", str(photo), "-o", str(out), "--psnr", "30")
+    assert r.returncode == 0, r.stderr
+    reached = float(r.stderr.decode().split("PSNR ")[1].split(" dB")[0])
+    assert reached >= 30
+    r = nic("encode", str(photo), "-o", str(tmp_path / "far.nic"), "--psnr", "90")
+    assert r.returncode == 0 and b"90 dB cannot be met: quality 100 gives" in r.stderr, r.stderr
+    strict = tmp_path / "strict.nic"
+    assert_clean_error(nic("encode", str(photo), "-o", str(strict), "--psnr", "90", "--strict"), "cannot be met")
+    assert not strict.exists()
+    assert_clean_error(nic("encode", str(photo), "-o", str(strict), "--psnr", "30", "-q", "50"), "quality")
+
+
 def test_outputs_get_the_usual_file_mode(photo, tmp_path):
     import os
 

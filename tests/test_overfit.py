@@ -1,6 +1,7 @@
 """Overfitted coding (effort 3-5): round trips through the API and the CLI, exact entropy coding
 of the latents (wavefront decoder == one-shot encoder), the fixed-point ARM, hostile payloads."""
 import hashlib
+import math
 import signal
 import subprocess
 import sys
@@ -297,3 +298,69 @@ def test_fits_start_from_the_shipped_networks(tmp_path, monkeypatch):
     monkeypatch.setattr(start, "FILE", bad)
     with pytest.raises(FormatError, match="damaged or replaced"):
         start.networks(cfg)
+
+
+def test_coarse_stage_hands_its_grids_and_networks_to_the_full_model():
+    """_coarse then _lift is the identity; the coarse model holds grids 1.. and all networks but
+    the finest grid's synthesis input."""
+    from hific_codec.overfit.fit import _coarse, _lift
+    from hific_codec.overfit.model import OverfitModel
+
+    torch.manual_seed(0)
+    m = OverfitModel(OverfitConfig(), 70, 90)
+    for p in m.latents:
+        torch.nn.init.normal_(p)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    low = _coarse(m)
+    assert low.cfg.levels == 6 and [tuple(g.shape) for g in low.latents] == [tuple(g.shape) for g in m.latents[1:]]
+    assert torch.equal(low.synthesis.l1.weight, m.synthesis.l1.weight[:, 1:])
+    with torch.no_grad():
+        low.latents[0].add_(1.0)
+        low.arm.l1.bias.add_(1.0)
+    _lift(low, m)
+    assert torch.equal(m.latents[1], before["latents.1"] + 1) and torch.equal(m.arm.l1.bias, before["arm.l1.bias"] + 1)
+    assert torch.equal(m.latents[0], before["latents.0"])  # the finest grid waits for the full-resolution stage
+    assert torch.equal(m.synthesis.l1.weight[:, 0], before["synthesis.l1.weight"][:, 0])
+
+
+def test_coarse_to_fine_fit_counts_every_stage_and_codes(small):
+    """A coarse iteration replaces a quarter of a full-resolution one; where the stage does not
+    pay (here: forced off) the fit runs its full-resolution iterations only."""
+    from hific_codec.overfit import codec, lmbda
+    from hific_codec.overfit.fit import FitConfig, fit
+
+    for below, total in ((math.inf, 20 + 30 - 5), (0.0, 30)):
+        seen = []
+        fr = fit(small, OverfitConfig(), FitConfig(iterations=30, coarse=(20,), coarse_below=below, lmbda=lmbda(50)),
+                 callback=lambda p, seen=seen: seen.append((p.iteration, p.iterations)))
+        assert fr.iterations == total and seen[-1] == (total, total)
+    out = codec.decode(codec.code(small, fr).payload, *small.shape[:2])
+    assert psnr(small, out) > 15
+
+
+def test_coarse_stage_runs_for_smooth_images_and_low_rates_only(kodim23):
+    """The finest octave's detail against λ: a smooth crop takes the coarse stage at every
+    quality, a textured one (synthetic noise on it) only at low quality."""
+    from hific_codec.overfit import lmbda
+    from hific_codec.overfit.fit import FitConfig, _coarsen, _image
+    from hific_codec.overfit.model import OverfitModel
+
+    smooth = np.ascontiguousarray(kodim23[0:128, 0:128])  # the out-of-focus background
+    rough = np.clip(smooth + np.random.default_rng(0).normal(0, 12, smooth.shape), 0, 255).astype(np.uint8)
+    m = OverfitModel(OverfitConfig(), 128, 128)
+    for q in (20, 80):
+        assert _coarsen(m, _image(smooth), FitConfig(lmbda=lmbda(q)))
+    assert _coarsen(m, _image(rough), FitConfig(lmbda=lmbda(5)))
+    assert not _coarsen(m, _image(rough), FitConfig(lmbda=lmbda(80)))
+
+
+def test_benchmark_points_of_another_fit_plan_are_stale():
+    """A cached effort point measured under another plan (e.g. before the coarse stage) is
+    re-measured and kept out of the report; BPG points never go stale."""
+    from benchmarks import overfit as bench
+
+    point = {"codec": "overfit", "effort": 3}
+    assert not bench.current(point)
+    assert bench.current({**point, "fit": bench.plan(3)})
+    assert not bench.current({**point, "fit": bench.plan(4)})
+    assert bench.current({"codec": "bpg", "effort": 0})

@@ -3,7 +3,8 @@ grids to the image itself (model.py: Cool-chic / C3 lineage), and the file carri
 OFIT, format 1.5).  No dataset training is involved; decoding is cheap (~1.5k multiplications
 per pixel) and its entropy decoding exact on every machine (exact.py).
 
-    effort 3 / 4 / 5   ITERATIONS of the fit (EFFORTS); ``seconds`` sets a time budget instead
+    effort 3 / 4 / 5   the fit's iterations (EFFORTS: a Level each, some first one octave down);
+                       ``seconds`` sets a time budget instead
     quality 0..100     λ = LAMBDA_LOW · (LAMBDA_HIGH / LAMBDA_LOW)^(q / 100) in MSE + λ·bpp
     bpp                λ steered during the fit towards the target (fit.FitConfig.target_bpp)
 
@@ -11,9 +12,27 @@ torch is imported only when a function here runs.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-EFFORTS = {3: 600, 4: 2000, 5: 6000}  # fit iterations per effort level
+
+
+@dataclass(frozen=True)
+class Level:
+    """One effort level's fit: ``iterations`` at full resolution, of which a quarter of ``coarse``
+    are traded for ``coarse`` iterations one octave down first where that pays (fit._coarsen)."""
+
+    iterations: int
+    coarse: tuple[int, ...]
+
+    def fit_config(self, **kw):
+        from .fit import FitConfig
+
+        return FitConfig(iterations=self.iterations, coarse=self.coarse, **kw)
+
+
+EFFORTS = {3: Level(600, (600,)), 4: Level(2000, (600,)), 5: Level(6000, (600,))}
 LAMBDA_LOW, LAMBDA_HIGH = 2e-2, 1e-4  # λ at quality 0 and 100 (loss: MSE on [0, 1] pixels + λ·bpp)
 MAX_PIXELS = 1 << 21  # the fit holds the whole image and its gradients (~3.3 KB per pixel): 2 Mpx, ~7 GB
 
@@ -33,9 +52,8 @@ def encode(rgb: np.ndarray, quality: float = 50.0, effort: int = 3, *, seconds: 
         raise ValueError(f"overfitted coding (effort >= 3) is limited to {MAX_PIXELS} pixels; this image has "
                          f"{h * w}: use effort 0-2")
     from . import codec
-    from .fit import FitConfig
 
-    fc = FitConfig(iterations=EFFORTS[effort], lmbda=lmbda(quality), seconds=seconds, target_bpp=target_bpp)
+    fc = EFFORTS[effort].fit_config(lmbda=lmbda(quality), seconds=seconds, target_bpp=target_bpp)
     return codec.encode(rgb, fc, callback=progress)
 
 

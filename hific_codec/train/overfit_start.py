@@ -16,7 +16,6 @@ import json
 import math
 import time
 
-import numpy as np
 import torch
 
 from ..overfit import lmbda as quality_lmbda
