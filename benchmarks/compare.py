@@ -282,7 +282,8 @@ def main(argv: list[str] | None = None) -> int:
             f"file is closest to the rate. Figures are for the whole image, from real file sizes. "
             f"{report.machine_summary()}.")
     index = page(points, a.out, rates, note)
-    size = sum(f.stat().st_size for f in a.out.rglob("*") if f.is_file() and "cache" not in f.parts)
+    size = sum(f.stat().st_size for f in a.out.rglob("*")
+               if f.is_file() and "cache" not in f.parts and f.name != "screenshot.png")
     print(f"wrote {index} ({size / 1e6:.1f} MB with its images)")
     if a.selftest:
         print(selftest(index, a.out / "screenshot.png"))

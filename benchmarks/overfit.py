@@ -74,7 +74,7 @@ def plan(effort: int) -> dict:
     from hific_codec import overfit
 
     lv = overfit.EFFORTS[effort]
-    return {"iterations": lv.iterations, "coarse": list(lv.coarse)}
+    return {"iterations": lv.iterations, "coarse": list(lv.coarse), "coarse_below": lv.fit_config().coarse_below}
 
 
 def current(row: dict) -> bool:
@@ -271,6 +271,10 @@ def write_report() -> Path:
              "is fewer bits than BPG.  Encode seconds are per point as measured; some points shared the cores "
              "with other jobs (each point's JSON has its time of day), so the shortest ones are the idle-machine "
              "figures.  A BD-rate over 2 points covers only their quality range.", "",
+             "Fit plans (each point records its own; points of another plan are left out): "
+             + "; ".join(f"effort {e}: {p['iterations']} iterations, or {p['coarse'][0]} one octave down and "
+                         f"{p['iterations'] - p['coarse'][0] // 4} at full resolution where the image is smooth for "
+                         "the rate (fit._coarsen)" for e, p in ((e, plan(int(e))) for e in s["efforts"])) + ".", "",
              "| effort | image | points | BD-rate PSNR | BD-rate MS-SSIM | encode s | decode s | BPG decode s | "
              "weights B | threads |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for e, d in s["efforts"].items():

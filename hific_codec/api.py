@@ -47,7 +47,8 @@ def encode(
     (hific_codec.refine; 50 or 150 steps, about 30 s or 90 s for 768x512 on 2 cores); the
     decoder and the format do not change.
     ``effort`` 3, 4 or 5: overfitted coding (hific_codec.overfit): a small decoder and latent
-    grids are fitted to this image (600 / 2,000 / 6,000 iterations, or ``seconds`` of fitting)
+    grids are fitted to this image (600 / 2,000 / 6,000 iterations, for smooth images partly one
+    octave down, or ``seconds`` of fitting)
     and the file carries them (format 1.5).  ``progress(p)`` (hific_codec.progress.Progress) is
     called every 10 iterations at effort 3-5 and every step at effort 1-2 (bpp and psnr nan
     there).  With ``bpp``, the fit steers its rate to the target; a file that still misses it is

@@ -188,11 +188,11 @@ def _descend(model: OverfitModel, x: torch.Tensor, fc: FitConfig, coarse: tuple[
     if coarse and _coarsen(model, x, fc):
         saved = round(sum(n * COARSE_COST ** (k + 1) for k, n in enumerate(coarse)))
         share = saved / fc.iterations
+        clock.total -= saved  # before the stage, so progress shows the real total from the start
         low = _coarse(model)
         sub = replace(fc, iterations=coarse[0], hard_fraction=0.0, seconds=None if seconds is None else seconds * share)
         lm, below = _descend(low, _half(x), sub, coarse[1:], pixels, clock)
         _lift(low, model)
-        clock.total -= saved
         fc = replace(fc, iterations=fc.iterations - saved, lmbda=lm,
                      seconds=None if seconds is None else seconds * (1 - share))
     else:
