@@ -261,6 +261,8 @@ def earlier_levels(images: list[str]) -> dict:
 
 
 def write_report() -> Path:
+    from hific_codec.overfit.fit import coarse_saving
+
     s = summarise()
     images = sorted({img for d in s["efforts"].values() for img in d["images"]})
     s["earlier"] = earlier_levels(images)
@@ -273,7 +275,7 @@ def write_report() -> Path:
              "figures.  A BD-rate over 2 points covers only their quality range.", "",
              "Fit plans (each point records its own; points of another plan are left out): "
              + "; ".join(f"effort {e}: {p['iterations']} iterations, or {p['coarse'][0]} one octave down and "
-                         f"{p['iterations'] - p['coarse'][0] // 4} at full resolution where the image is smooth for "
+                         f"{p['iterations'] - coarse_saving(tuple(p['coarse']))} at full resolution where the image is smooth for "
                          "the rate (fit._coarsen)" for e, p in ((e, plan(int(e))) for e in s["efforts"])) + ".", "",
              "| effort | image | points | BD-rate PSNR | BD-rate MS-SSIM | encode s | decode s | BPG decode s | "
              "weights B | threads |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]

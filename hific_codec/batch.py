@@ -194,7 +194,6 @@ def _check_source(p: Path) -> None:
 
 
 def _encode(task: Task, rec: Record, load_image, write_atomic) -> None:
-    import numpy as np
 
     from . import api, image_io
     from .files import select_metadata
@@ -207,9 +206,7 @@ def _encode(task: Task, rec: Record, load_image, write_atomic) -> None:
     rec.bytes = len(data)
     rec.bpp = len(data) * 8 / (arr.shape[0] * arr.shape[1])
     if task.psnr:  # on the RGB8 the codec saw (16-bit and grey inputs normalised as for coding)
-        ref, out = image_io.to_rgb8(arr)[0], image_io.to_rgb8(api.decode(data))[0]
-        mse = np.mean((ref.astype(np.float64) - out) ** 2)
-        rec.psnr = float("inf") if mse == 0 else float(10 * np.log10(255**2 / mse))
+        rec.psnr = api._psnr_of(data, image_io.to_rgb8(arr)[0])
 
 
 def _decode(task: Task, rec: Record, write_atomic) -> None:

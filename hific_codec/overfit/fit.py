@@ -186,7 +186,7 @@ def _descend(model: OverfitModel, x: torch.Tensor, fc: FitConfig, coarse: tuple[
     at every stage.  Returns (the final λ, iterations run at all stages)."""
     seconds, below = fc.seconds, 0
     if coarse and _coarsen(model, x, fc):
-        saved = round(sum(n * COARSE_COST ** (k + 1) for k, n in enumerate(coarse)))
+        saved = coarse_saving(coarse)
         share = saved / fc.iterations
         clock.total -= saved  # before the stage, so progress shows the real total from the start
         low = _coarse(model)
@@ -202,6 +202,11 @@ def _descend(model: OverfitModel, x: torch.Tensor, fc: FitConfig, coarse: tuple[
 
 
 COARSE_COST = 0.25  # an iteration one octave down against one at full resolution (0.18 s / 0.93 s measured)
+
+
+def coarse_saving(coarse: tuple[int, ...]) -> int:
+    """Full-resolution iterations that the coarse stages ``coarse`` replace (the same time)."""
+    return round(sum(n * COARSE_COST ** (k + 1) for k, n in enumerate(coarse)))
 
 
 def _detail(x: torch.Tensor) -> float:
@@ -296,7 +301,7 @@ def _descend_batch(models: list[OverfitModel], x: torch.Tensor, fc: FitConfig, c
     """``_descend`` for ``fit_batch``, whose caller has made the coarse-stage choice."""
     below = 0
     if coarse and _can_coarsen(models[0]):
-        saved = round(sum(n * COARSE_COST ** (k + 1) for k, n in enumerate(coarse)))
+        saved = coarse_saving(coarse)
         low = [_coarse(m) for m in models]
         lm, below = _descend_batch(low, _half(x), replace(fc, iterations=coarse[0], hard_fraction=0.0), coarse[1:],
                                    lm, pixels)
