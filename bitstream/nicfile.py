@@ -1,7 +1,9 @@
 """A whole `.nic` file as a typed object: header, latent streams and optional metadata.
 
 Chunk order: HEAD, [TILE], ZLAT, YLAT x (number of tiles), then ancillary chunks; or, for an
-overfitted file (1.5), HEAD, OFIT (the file's own decoder and latents), then ancillary chunks.
+overfitted file (1.5), HEAD, OFIT (the file's own decoder and latents), then ancillary chunks; or,
+for a lossless file (1.7), HEAD, PIXL (its own pixel model and every plane, alpha included), then
+ancillary chunks.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ from .container import ChecksumError, Chunk, FormatError, UnsupportedError, pack
 from .header import Header
 from .tiles import TileGrid, padded_size
 
-KNOWN_CRITICAL = ("HEAD", "TILE", "QMAP", "ZLAT", "YLAT", "OFIT")
+KNOWN_CRITICAL = ("HEAD", "TILE", "QMAP", "ZLAT", "YLAT", "OFIT", "PIXL")
 ANCILLARY = {"iccp": "icc", "exif": "exif", "alph": "alpha"}
 REALISM, REALISM_SCALE = "rlsm", 10000  # u16: suggested realism x 10000
 ICC_Z, MAX_ICC = "iccz", 1 << 24  # the ICC profile as a zlib stream; a profile larger than 16 MiB is not read
@@ -22,11 +24,12 @@ ICC_Z, MAX_ICC = "iccz", 1 << 24  # the ICC profile as a zlib stream; a profile 
 # 1.3 marks files whose latents are coded in two checkerboard passes (model 5 on); 1.4 files whose
 # checkerboard passes are further split into channel slices (model 8 on).
 # 1.5 adds overfitted files (chunk OFIT, model id OVERFIT_MODEL_ID in HEAD); 1.6 quality maps
-# (chunk QMAP: a quality per latent, so the rate varies across the image).
-V1_0, V1_1, V1_2, V1_3, V1_4, V1_5, V1_6 = (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6)
+# (chunk QMAP: a quality per latent, so the rate varies across the image); 1.7 lossless files
+# (chunk PIXL, model id OVERFIT_MODEL_ID: like an overfitted file, it carries its own model).
+V1_0, V1_1, V1_2, V1_3, V1_4, V1_5, V1_6, V1_7 = (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7)
 QMAP_UNIT, QMAP_MAX = 2, 200  # QMAP entries are qualities in half steps: 0..200 for 0..100
 LATENT_STRIDE = 16  # pixels per latent of the hyperprior's y grid (of the padded image)
-OVERFIT_MODEL_ID = 0  # HEAD's model id of an overfitted file: it carries its own decoder
+OVERFIT_MODEL_ID = 0  # HEAD's model id of a file that carries its own decoder (OFIT or PIXL)
 
 
 @dataclass(frozen=True)
@@ -41,10 +44,19 @@ class NicFile:
     realism: float | None = None  # the encoder's suggested realism-decoder setting, 0..1 (chunk rlsm)
     overfit: bytes | None = None  # OFIT payload (bitstream.overfit); then no z/y streams and no tiles
     qmap: bytes | None = None  # 1.6: one u8 per latent (qmap_shape), quality x QMAP_UNIT; None: uniform
+    lossless: bytes | None = None  # 1.7: PIXL payload (bitstream.lossless); then nothing else is coded
 
     def __post_init__(self) -> None:
         if isinstance(self.y_streams, (bytes, bytearray)):
             object.__setattr__(self, "y_streams", (bytes(self.y_streams),))
+        if self.lossless is not None:
+            if self.overfit is not None or self.header.model_id != OVERFIT_MODEL_ID:
+                raise FormatError(f"a PIXL chunk goes with model id {OVERFIT_MODEL_ID} and no OFIT chunk")
+            if self.z_stream or self.y_streams or self.tiles is not None or self.qmap is not None:
+                raise FormatError("a lossless file has no ZLAT, YLAT, TILE or QMAP chunk")
+            if self.realism is not None or self.alpha is not None:
+                raise FormatError("a lossless file codes alpha in PIXL and has one decoder: no alph or rlsm")
+            return
         if self.overfit is not None or self.header.model_id == OVERFIT_MODEL_ID:
             if self.overfit is None or self.header.model_id != OVERFIT_MODEL_ID:
                 raise FormatError(f"an OFIT chunk goes with model id {OVERFIT_MODEL_ID}, and only with it")
@@ -77,7 +89,9 @@ def qmap_shape(height: int, width: int) -> tuple[int, int]:
 def write(f: NicFile, min_version: tuple[int, int] = V1_0) -> bytes:
     """Serialise; ``min_version`` is the lowest version whose decoders render the file's model."""
     chunks = [Chunk("HEAD", f.header.to_bytes())]
-    if f.overfit is not None:  # NicFile has checked it comes without tiles, streams or rlsm
+    if f.lossless is not None:  # NicFile has checked it comes alone
+        chunks.append(Chunk("PIXL", f.lossless))
+    elif f.overfit is not None:  # NicFile has checked it comes without tiles, streams or rlsm
         chunks.append(Chunk("OFIT", f.overfit))
     else:
         if f.tiles is not None:
@@ -95,7 +109,8 @@ def write(f: NicFile, min_version: tuple[int, int] = V1_0) -> bytes:
         chunks.append(Chunk(t, v))
     if f.realism is not None:
         chunks.append(Chunk(REALISM, struct.pack(">H", round(f.realism * REALISM_SCALE))))
-    needs = V1_5 if f.overfit is not None else V1_6 if f.qmap is not None else V1_0 if f.tiles is None else V1_1
+    needs = (V1_7 if f.lossless is not None else V1_5 if f.overfit is not None else V1_6 if f.qmap is not None
+             else V1_0 if f.tiles is None else V1_1)
     return pack_chunks(chunks, max(min_version, needs))
 
 
@@ -125,6 +140,15 @@ def read(data: bytes, *, verify: bool = True) -> NicFile:
     if header.model_id == OVERFIT_MODEL_ID:
         if version < V1_5:
             raise FormatError(f"model id {OVERFIT_MODEL_ID} (overfitted) in a version {version[0]}.{version[1]} file")
+        if pos < len(chunks) and chunks[pos].type == "PIXL":
+            if version < V1_7:
+                raise FormatError(f"PIXL chunk in a version {version[0]}.{version[1]} file")
+            pixl = take("PIXL")
+            if not pixl.crc_ok:  # a lossless file is exact or refused: never decoded from damage
+                raise ChecksumError("PIXL", pixl.offset)
+            extra = _ancillary(chunks[pos:])
+            extra["alpha"] = None  # alpha is a PIXL plane: a stray alph chunk is skipped, like any
+            return NicFile(header, b"", (), lossless=pixl.payload, **extra)  # NicFile refuses an rlsm
         ofit = take("OFIT").payload
         return NicFile(header, b"", (), overfit=ofit, **_ancillary(chunks[pos:]))  # NicFile refuses an rlsm
     tile_chunk = take("TILE", required=False)

@@ -7,7 +7,7 @@ import numpy as np
 
 import bitstream
 from bitstream import FormatError, Header, NicFile
-from bitstream.nicfile import QMAP_UNIT
+from bitstream.nicfile import OVERFIT_MODEL_ID, QMAP_UNIT
 
 from . import image_io, qmap
 
@@ -36,8 +36,14 @@ def encode(
     roi=None,
     roi_quality: float | None = None,
     aq: bool | float = False,
+    lossless: bool = False,
 ) -> bytes:
     """Compress an image array to `.nic` bytes.
+
+    ``lossless=True``: the file decodes to exactly this array, bit for bit, on every machine
+    (hific_codec.lossless: a pixel model fitted to the image and carried in the file, format
+    1.7).  8-bit grey, RGB and RGBA; 16-bit arrays are refused rather than reduced.  No quality,
+    target, effort, model, realism or quality map applies.
 
     ``quality`` (0..100, continuous, higher is better; default 50) or ``bpp`` (target bits per
     pixel: the highest quality whose file does not exceed it, found by bisection) or ``psnr``
@@ -61,6 +67,13 @@ def encode(
     adaptive quality map from the image's own texture (True, or a strength; hific_codec.qmap).
     Both at effort 0.
     """
+    if lossless:
+        given = [n for n, v in (("quality", quality), ("bpp", bpp), ("psnr", psnr), ("model", model),
+                                ("realism", realism), ("seconds", seconds), ("roi", roi), ("roi_quality", roi_quality))
+                 if v is not None] + (["effort"] if effort else []) + (["aq"] if aq else [])
+        if given:
+            raise ValueError(f"lossless coding takes no {', '.join(given)}")
+        return _encode_lossless(image, icc, exif, progress)
     if realism is not None and not 0 <= realism <= 1:
         raise ValueError(f"realism must be within 0..1, got {realism}")
     if sum(v is not None for v in (quality, bpp, psnr)) > 1:
@@ -155,11 +168,24 @@ def _quality_map(rgb: np.ndarray, roi, roi_quality: float | None, aq: bool | flo
 def overfit_file(payload: bytes, width: int, height: int, quality: float, channels: int = 3,
                  alpha: np.ndarray | None = None, icc: bytes | None = None, exif: bytes | None = None) -> bytes:
     """An OFIT payload (overfit.codec.Encoded.payload) in its .nic container."""
-    from bitstream.nicfile import OVERFIT_MODEL_ID
-
     header = Header(width, height, channels, OVERFIT_MODEL_ID, b"\0\0\0\0", round(quality, 2))
     alpha_chunk = image_io.pack_alpha(alpha) if alpha is not None else None
     return bitstream.write(NicFile(header, b"", (), icc=icc, exif=exif, alpha=alpha_chunk, overfit=payload))
+
+
+def _encode_lossless(image, icc, exif, progress) -> bytes:
+    a = np.asarray(image)
+    if a.dtype == np.uint16:
+        raise ValueError("lossless coding keeps 8-bit samples only, and this image has 16 bits per sample: "
+                         "it would not be lossless (convert it to 8 bits first if that is what you want)")
+    rgb, channels, alpha = image_io.to_rgb8(a)  # the checks on dtype, shape and size
+    planes = rgb[:, :, :1] if channels == 1 else rgb if alpha is None else np.dstack([rgb, alpha])
+    from . import lossless
+
+    payload = lossless.encode(planes, progress=progress)
+    h, w = rgb.shape[:2]
+    header = Header(w, h, channels, OVERFIT_MODEL_ID, b"\0\0\0\0", 100.0)
+    return bitstream.write(NicFile(header, b"", (), icc=icc, exif=exif, lossless=payload))
 
 
 def _encode_overfit(rgb, channels, alpha, q, bpp, effort, icc, exif, seconds, progress) -> bytes:
@@ -255,9 +281,9 @@ class Info:
     realism: float | None = None  # the encoder's suggested realism setting, if recorded
     model_id: int = 0
     context_hash: str | None = None  # the model's context weights (model 5 on), as this installation has them
-    mode: str = "hyperprior"  # or "overfitted": the file carries its own decoder
-    macs_per_pixel: int | None = None  # overfitted: decoder multiplications per pixel
-    weight_bytes: int | None = None  # overfitted: bytes spent on the decoder's weights
+    mode: str = "hyperprior"  # "overfitted" or "lossless": the file carries its own decoder
+    macs_per_pixel: int | None = None  # overfitted, lossless: decoder multiplications per pixel
+    weight_bytes: int | None = None  # overfitted, lossless: bytes spent on the decoder's weights
     icc: bytes | None = None  # the ICC profile the file carries (decode() returns pixels only)
     exif: bytes | None = None  # the EXIF block the file carries
     quality_range: tuple[float, float] | None = None  # a quality map's lowest and highest quality (format 1.6)
@@ -268,6 +294,13 @@ def info(data: bytes) -> Info:
     version, chunks = bitstream.unpack_chunks(data)
     f = bitstream.read(data)
     h = f.header
+    if f.lossless is not None:
+        from bitstream.lossless import LosslessPayload
+
+        p = LosslessPayload.from_bytes(f.lossless)
+        return Info(version, h.width, h.height, h.channels, h.quality, "lossless", h.weights_hash.hex(), len(data),
+                    len(data) * 8 / (h.width * h.height), [(c.type, len(c.payload)) for c in chunks], ("fidelity",),
+                    None, h.model_id, None, "lossless", p.macs_per_pixel(), len(p.weights), f.icc, f.exif)
     if f.overfit is not None:
         from bitstream.overfit import OverfitPayload
 
@@ -395,8 +428,8 @@ def decode(data: bytes, *, decoder: str | None = None, realism: float | None = N
         for p in chain:  # before any decoding work
             p.ensure_loaded()
     f, plane = _read(data, verify, max_pixels)
-    if f.overfit is not None:
-        out = _decode_overfit(f, plane, decoder, realism)
+    if f.overfit is not None or f.lossless is not None:
+        out = _decode_own(f, plane, decoder, realism)
         return plugins.apply_chain(out, chain, None) if post else out
     p = _parse(f, plane, decoder, realism)
     h = f.header
@@ -407,15 +440,22 @@ def decode(data: bytes, *, decoder: str | None = None, realism: float | None = N
     return out
 
 
-def _decode_overfit(f: NicFile, plane: np.ndarray | None, decoder: str | None, realism: float | None) -> np.ndarray:
-    """An overfitted file through its own decoder (the only one it has)."""
-    from . import overfit
-
+def _decode_own(f: NicFile, plane: np.ndarray | None, decoder: str | None, realism: float | None) -> np.ndarray:
+    """An overfitted or lossless file through its own decoder (the only one it has)."""
+    kind = "a lossless" if f.lossless is not None else "an overfitted"
     if decoder == "realism" or realism is not None:
-        raise FormatError("an overfitted file has one decoder (its own): no realism decoder")
+        raise FormatError(f"{kind} file has one decoder (its own): no realism decoder")
     if decoder is not None and decoder not in DECODERS:
         raise ValueError(f"decoder must be one of {', '.join(DECODERS)}, got {decoder!r}")
-    return _finish(f, overfit.decode(f.overfit, f.header.height, f.header.width), plane)
+    h = f.header
+    if f.lossless is not None:
+        from . import lossless
+
+        planes = lossless.decode(f.lossless, h.height, h.width, h.channels)
+        return planes[:, :, 0] if h.channels == 1 else planes
+    from . import overfit
+
+    return _finish(f, overfit.decode(f.overfit, h.height, h.width), plane)
 
 
 def decode_batch(files: list[bytes], *, decoder: str | None = None, realism: float | None = None,
@@ -429,9 +469,10 @@ def decode_batch(files: list[bytes], *, decoder: str | None = None, realism: flo
     out: list[np.ndarray | None] = [None] * len(files)
     read = [_read(d, verify, max_pixels) for d in files]
     for k, (f, plane) in enumerate(read):  # first: a decoder they do not have fails before other work
-        if f.overfit is not None:
-            out[k] = _decode_overfit(f, plane, decoder, realism)
-    parsed = {k: _parse(f, plane, decoder, realism) for k, (f, plane) in enumerate(read) if f.overfit is None}
+        if f.overfit is not None or f.lossless is not None:
+            out[k] = _decode_own(f, plane, decoder, realism)
+    parsed = {k: _parse(f, plane, decoder, realism) for k, (f, plane) in enumerate(read)
+              if f.overfit is None and f.lossless is None}
     groups: dict[tuple, list[int]] = {}
     for k, p in parsed.items():
         # a file with a quality map has gains of its own: it is synthesised alone

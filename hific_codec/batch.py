@@ -34,6 +34,7 @@ class Task:
     psnr: bool = False  # encode: decode again and measure PSNR against the source
     max_pixels: int | None = None  # decode: refuse larger images (the CLI passes its default cap)
     effort: int = 0  # encode: 0-2 hyperprior, 3-5 overfitted
+    lossless: bool = False  # encode: as `nic encode --lossless`
     seconds: float | None = None  # encode: overfitted fitting budget per file
     model: str | None = None  # encode: zoo model name (None: the default)
     metadata: str = "all"  # encode: all | icc | exif | none, as `nic encode --metadata`
@@ -126,6 +127,10 @@ def _encoded_as_asked(task: Task, f, data: bytes) -> bool:
     from .api import DEFAULT_QUALITY
 
     h = f.header
+    if (f.lossless is not None) != task.lossless:
+        return False
+    if task.lossless:
+        return True
     if (h.model_id == OVERFIT_MODEL_ID) != (task.effort >= 3):
         return False
     if task.effort < 3:
@@ -201,7 +206,7 @@ def _encode(task: Task, rec: Record, load_image, write_atomic) -> None:
     arr, icc, exif = load_image(Path(task.src).read_bytes(), task.src)
     icc, exif = select_metadata(task.metadata, icc, exif)
     data = api.encode(arr, task.quality, bpp=task.bpp, psnr=task.target_psnr, icc=icc, exif=exif, effort=task.effort, seconds=task.seconds,
-                      model=task.model)
+                      model=task.model, lossless=task.lossless)
     write_atomic(task.dst, data, task.force)
     rec.bytes = len(data)
     rec.bpp = len(data) * 8 / (arr.shape[0] * arr.shape[1])

@@ -11,7 +11,8 @@ import bitstream
 FORMAT = "NIC"
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 SAVE_OPTIONS = {"quality", "bpp", "effort", "seconds", "realism", "model", "icc_profile", "exif", "roi", "roi_quality",
-                "aq"}
+                "aq", "lossless"}
+_LOSSLESS_CONVERTIBLE = {"1", "P", "PA", "LA", "La", "RGBa", "RGBX"}  # to L/RGB/RGBA without losing a value
 
 
 def _accept(prefix: bytes) -> bool:
@@ -75,12 +76,20 @@ def _save(im: Image.Image, fp, filename) -> None:
     exif = info.get("exif", im.info.get("exif"))
     if isinstance(exif, Image.Exif):
         exif = exif.tobytes()
+    lossless = bool(info.get("lossless", False))
+    if lossless and im.mode not in ("L", "RGB", "RGBA") and im.mode not in _LOSSLESS_CONVERTIBLE:
+        raise ValueError(f"lossless NIC keeps 8-bit L, RGB and RGBA; mode {im.mode} would lose values: "
+                         "convert the image first if that is what you want")
     if im.mode not in ("L", "RGB", "RGBA"):
         im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
-    data = encode(np.asarray(im), quality=info.get("quality"), bpp=info.get("bpp"), icc=icc or None,
-                  exif=exif or None, effort=info.get("effort", 0), seconds=info.get("seconds"),
-                  realism=info.get("realism"), model=info.get("model"), roi=info.get("roi"),
-                  roi_quality=info.get("roi_quality"), aq=info.get("aq", False))
+    if lossless:
+        data = encode(np.asarray(im), icc=icc or None, exif=exif or None, lossless=True,
+                      **{k: v for k, v in info.items() if k not in ("lossless", "icc_profile", "exif")})
+    else:
+        data = encode(np.asarray(im), quality=info.get("quality"), bpp=info.get("bpp"), icc=icc or None,
+                      exif=exif or None, effort=info.get("effort", 0), seconds=info.get("seconds"),
+                      realism=info.get("realism"), model=info.get("model"), roi=info.get("roi"),
+                      roi_quality=info.get("roi_quality"), aq=info.get("aq", False))
     fp.write(data)
 
 

@@ -5,7 +5,8 @@
     python -m tests.fuzz --target salvage --runs 20000    # decode(verify=False): damaged files
 
 Inputs derive from valid files: seeds are encoded at start with the shipped weights (RGB, grey,
-RGBA, 1x1, a tiled 1.1 file, ICC/EXIF, an overfitted 1.5 file, a 1.6 quality map), plus the committed corpus in ``tests/fuzz_corpus/``.
+RGBA, 1x1, a tiled 1.1 file, ICC/EXIF, an overfitted 1.5 file, a 1.6 quality map, a 1.7 lossless
+file), plus the committed corpus in ``tests/fuzz_corpus/``.
 A structure-aware mutator changes one chunk's payload, a header field (absurd sizes, unknown
 models, ...), the tile layout, the version, or the chunk list (drop, duplicate, swap), and usually
 re-seals the CRCs so that mutants get past the checksums into the entropy decoder and the
@@ -65,6 +66,7 @@ def seeds() -> dict[str, bytes]:
         "overfit24x32_q50": hific_codec.encode(rgb[200:224, 300:332], 50, effort=3, seconds=1),  # format 1.5
         "roi48x64_q20": hific_codec.encode(rgb[200:248, 300:364], 20, roi=[(8, 8, 24, 16)]),  # 1.6: QMAP
         "iccz32x32_q40": hific_codec.encode(rgb[:32, :32], 40, icc=bytes(range(64)) * 8),  # compressed ICC
+        "lossless24x32": hific_codec.encode(rgb[200:224, 300:332], lossless=True),  # 1.7: PIXL
     }
 
 

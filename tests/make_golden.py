@@ -5,6 +5,7 @@
     .venv/bin/python -m tests.make_golden --refs           # (re)write reference pixels and latent pins
     .venv/bin/python -m tests.make_golden --overfit        # add the overfitted (format 1.5) files
     .venv/bin/python -m tests.make_golden --qmap           # add the quality-map (format 1.6) files
+    .venv/bin/python -m tests.make_golden --lossless       # add the lossless (format 1.7) files
 
 Writes tests/golden/m<model id>_*.nic and adds them to golden.json (format version, weights hash,
 md5 of decoded pixels, md5 of the entropy-decoded latents), with the reference pixels of every
@@ -172,6 +173,18 @@ def repin_realism(table: dict) -> None:
             row["realism"] = realism_pins((HERE / f"{name}.nic").read_bytes(), gen)
 
 
+def lossless_cases() -> dict[str, np.ndarray]:
+    """Lossless golden files (ll_*.nic): each must decode to exactly its source here, on every
+    machine; there is no table row, the source itself is the pin."""
+    rgb = np.asarray(Image.open(ASSET).convert("RGB"))
+    alpha = (np.arange(40 * 48, dtype=np.uint32).reshape(40, 48) * 7 % 256).astype(np.uint8)
+    return {
+        "crop48x64": np.ascontiguousarray(rgb[200:248, 300:364]),
+        "grey33x17": rgb[300:333, 500:517].mean(axis=2).astype(np.uint8),
+        "rgba40x48": np.dstack([rgb[:40, 100:148], alpha]),
+    }
+
+
 def main() -> None:
     import sys
 
@@ -193,6 +206,11 @@ def main() -> None:
         add_qmap(table)
         index.write_text(json.dumps(table, indent=1) + "\n")
         print(f"{sum(n.endswith('_qmap') for n in table)} golden files with a quality map")
+        return
+    if "--lossless" in sys.argv[1:]:
+        for name, img in lossless_cases().items():
+            (HERE / f"ll_{name}.nic").write_bytes(hific_codec.encode(img, lossless=True))
+        print(f"{len(lossless_cases())} lossless golden files")
         return
     if "--overfit" in sys.argv[1:]:
         add_overfit(table)

@@ -1,0 +1,143 @@
+"""Lossless coding of one image: fit each plane's model, round it to integers, range-code the
+weights and then the pixels -> PIXL payload; and back, bit for bit.
+
+Encode, per plane (grey; or R, G, B; then alpha): the context of every pixel -> least-squares
+linear predictor (rounded to units 2^-LIN_SHIFT) -> the MLP fitted on top of it (model.fit_plane)
+-> its weights rounded at the step (2^-s) that gives the fewest bits for weights plus pixels as
+really coded.  Decode: the weights -> exact models -> the pixels, wavefront by wavefront.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from bitstream import entropy
+from bitstream import lossless as fmt
+from bitstream import overfit as tables_fmt
+from bitstream.container import FormatError
+
+from ..overfit.exact import LATENT_MAX, best_scale, code_length
+from . import context as ctx
+from . import exact
+from .model import (
+    INPUT_SCALE,
+    MEAN_SCALE,
+    LosslessConfig,
+    PixelMLP,
+    fit_plane,
+    linear_predictor,
+    steps_for,
+    width_for,
+)
+
+SHIFTS = range(6, 12)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    payload: bytes
+    weight_bytes: int
+    pixel_bytes: int
+    seconds: float
+
+
+def _ints(v: np.ndarray, shift: int) -> np.ndarray:
+    return np.clip(np.round(np.asarray(v, dtype=np.float64) * (1 << shift)), -LATENT_MAX, LATENT_MAX).astype(np.int64)
+
+
+def mlp_ints(m: PixelMLP, shift: int) -> tuple[np.ndarray, ...]:
+    """The float MLP as the exact model's integers (input and mean scales folded in)."""
+    t = [p.detach().double().numpy() for p in (m.l1.weight, m.l1.bias, m.l2.weight, m.l2.bias, m.out.weight, m.out.bias)]
+    w1, b1, w2, b2, w3, b3 = t
+    w3, b3 = w3.copy(), b3.copy()
+    w3[0] *= MEAN_SCALE
+    b3[0] *= MEAN_SCALE
+    return tuple(_ints(v, shift) for v in (w1 / INPUT_SCALE, b1, w2, b2, w3, b3))
+
+
+def _zero_mean(t: np.ndarray, k: int) -> np.ndarray:
+    return np.full(t.size, tables_fmt.table_index(tables_fmt.ZERO_MEAN, k))
+
+
+def _features(ps: list[np.ndarray], errs: list[np.ndarray], c: int, lin: np.ndarray, radius: int):
+    """The float view of plane c: MLP features (scaled as the fit sees them), residuals from the
+    linear prediction, and the error plane (grey levels)."""
+    h, w = ps[c].shape
+    p = ps[c].astype(np.float64)
+    causal = ctx.causal_context(p, radius)
+    ev, ee = exact.earlier_inputs(ps, [e * float(1 << exact.LIN_SHIFT) for e in errs], c, h * w)
+    ee = ee / float(1 << exact.LIN_SHIFT)
+    ref = np.concatenate([causal, ev], axis=1) @ lin[:-1] + lin[-1]
+    err = (p.ravel() - ref).reshape(h, w)
+    ec = ctx.causal_context(err, radius, edge=0.0)[:, ctx.error_columns(radius)]
+    d = np.concatenate([causal - ref[:, None], ec, ev - ref[:, None], ee], axis=1) / INPUT_SCALE
+    return d, p.ravel() - ref, err
+
+
+def encode(planes: np.ndarray, cfg: LosslessConfig | None = None, progress=None) -> Encoded:
+    """(h, w, P) uint8, P in 1, 3, 4 -> PIXL payload.  ``progress(done, total)`` counts MLP steps."""
+    t0 = time.perf_counter()
+    a = np.asarray(planes)
+    if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] not in fmt.PLANES:
+        raise ValueError(f"lossless coding takes an HxWx{{1,3,4}} uint8 array, got {a.dtype} {a.shape}")
+    h, w, P = a.shape
+    cfg = cfg or LosslessConfig()
+    cfg = replace(cfg, hidden=cfg.hidden or width_for(h * w), iterations=cfg.iterations or steps_for(h * w))
+    ps = [np.ascontiguousarray(a[:, :, c]) for c in range(P)]
+    n_causal = fmt.causal_count(cfg.radius)
+    total = P * cfg.iterations
+    chosen, errs, exact_errs = [], [], []
+    for c in range(P):
+        ev, _ = exact.earlier_inputs(ps, exact_errs, c, h * w)
+        vals = np.concatenate([ctx.causal_context(ps[c].astype(np.float64), cfg.radius), ev], axis=1)
+        lin = _ints(linear_predictor(vals, ps[c].ravel()), exact.LIN_SHIFT)
+        d, residual, err = _features(ps, errs, c, lin / float(1 << exact.LIN_SHIFT), cfg.radius)
+        step = None if progress is None else (lambda i, c=c: progress(c * cfg.iterations + i, total))
+        mlp = fit_plane(d, residual, cfg, step)
+        best = None
+        for s in SHIFTS:
+            pw = exact.PlaneWeights(lin, mlp_ints(mlp, s), s)
+            try:
+                model = exact.ExactPlaneModel(pw, n_causal)
+            except FormatError:
+                continue
+            mu, log_b, e_fixed = exact.evaluate_plane(ps, exact_errs, c, model, cfg.radius)
+            idx, centre = exact.params(mu, log_b)
+            tensors = pw.tensors()
+            scales = [best_scale(v) for v in tensors]
+            bits = code_length(ps[c].ravel().astype(np.int64) - centre, idx)
+            bits += sum(code_length(v.ravel(), _zero_mean(v, k)) for v, k in zip(tensors, scales))
+            if best is None or bits < best[0]:
+                best = (bits, pw, scales, model, e_fixed)
+        if best is None:
+            raise ValueError("the fitted pixel model's weights are beyond the exact range at every step size")
+        chosen.append(best)
+        errs.append(err)
+        exact_errs.append(best[4])
+    models = [b[3] for b in chosen]
+    tables = tables_fmt.laplace_tables()
+    weights = []
+    for _, pw, scales, _, _ in chosen:
+        weights += [(v.ravel(), _zero_mean(v, k)) for v, k in zip(pw.tensors(), scales)]
+    pixels = entropy.encode_rows(exact.encode_parts(ps, models, cfg.radius), tables)
+    p = fmt.LosslessPayload(P, cfg.radius, cfg.hidden, tuple(b[1].shift for b in chosen),
+                            tuple(k for b in chosen for k in b[2]), entropy.encode_parts(weights, tables), pixels)
+    return Encoded(p.to_bytes(), len(p.weights), len(p.pixels), time.perf_counter() - t0)
+
+
+def decode(payload: bytes, h: int, w: int) -> np.ndarray:
+    """PIXL payload -> (h, w, planes) uint8, exactly the encoder's input."""
+    p = fmt.LosslessPayload.from_bytes(payload)
+    tables = tables_fmt.laplace_tables()
+    wdec = entropy.StreamDecoder(p.weights)
+    ints = [wdec.decode(_zero_mean(np.empty(math.prod(s)), k), tables).reshape(s)
+            for s, k in zip(p.tensor_shapes(), p.weight_scales)]
+    T = fmt.TENSORS_PER_PLANE
+    models = [exact.ExactPlaneModel(exact.PlaneWeights(ints[c * T], tuple(ints[c * T + 1 : (c + 1) * T]), p.shifts[c]),
+                                    fmt.causal_count(p.radius)) for c in range(p.planes)]
+    dec = entropy.StreamDecoder(p.pixels)
+    planes = exact.decode_planes(h, w, models, p.radius, lambda idx: dec.decode_rows(idx, tables))
+    return np.stack(planes, axis=-1)
