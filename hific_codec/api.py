@@ -40,12 +40,7 @@ def encode(
 ) -> bytes:
     """Compress an image array to `.nic` bytes.
 
-    ``lossless=True``: the file decodes to exactly this array, bit for bit, on every machine
-    (hific_codec.lossless: a pixel model fitted to the image and carried in the file, format
-    1.7).  8-bit grey, RGB and RGBA; 16-bit arrays are refused rather than reduced.  No quality,
-    target, effort, model, realism or quality map applies.
-
-    ``quality`` (0..100, continuous, higher is better; default 50) or ``bpp`` (target bits per
+    ``quality`` (0..100, continuous, higher is better; default 65, `DEFAULT_QUALITY`) or ``bpp`` (target bits per
     pixel: the highest quality whose file does not exceed it, found by bisection) or ``psnr``
     (target PSNR-RGB in dB of the decoded file: the lowest quality that reaches it, by bisection
     on decoded files; quality 100 where none does).
@@ -66,6 +61,10 @@ def encode(
     the rest follows ``quality`` or ``bpp`` (format 1.6, a quality map in the file).  ``aq``: an
     adaptive quality map from the image's own texture (True, or a strength; hific_codec.qmap).
     Both at effort 0.
+    ``lossless=True``: the file decodes to exactly this array, bit for bit, on every machine
+    (hific_codec.lossless: a pixel model fitted to the image and carried in the file, format
+    1.7).  8-bit grey, RGB and RGBA; 16-bit arrays are refused rather than reduced.  No quality,
+    target, effort, model, realism or quality map applies.
     """
     if lossless:
         given = [n for n, v in (("quality", quality), ("bpp", bpp), ("psnr", psnr), ("model", model),
@@ -267,19 +266,21 @@ def _search_psnr(build, target: float, rgb: np.ndarray, iters: int = 10) -> byte
 
 @dataclass(frozen=True)
 class Info:
-    version: tuple[int, int]
+    """What `info` returns: a file's header and layout, read without decoding."""
+
+    version: tuple[int, int]  # the format version the file was written as (major, minor)
     width: int
     height: int
-    channels: int
-    quality: float
-    model: str
-    weights_hash: str
-    bytes: int
-    bpp: float
-    chunks: list[tuple[str, int]]
+    channels: int  # 1 (grey), 3 (RGB) or 4 (RGBA): what decode returns
+    quality: float  # the coded quality (0..100; 100 for lossless files)
+    model: str  # the zoo name of the file's model, or "overfitted" / "lossless"
+    weights_hash: str  # first 4 bytes of the weights' SHA-256, hex (zeros: the file carries its own)
+    bytes: int  # file size
+    bpp: float  # bits per pixel of the whole file
+    chunks: list[tuple[str, int]]  # (type, payload bytes) of every chunk, in order
     decoders: tuple[str, ...] = ("fidelity",)  # the decoders this installation has for the file
     realism: float | None = None  # the encoder's suggested realism setting, if recorded
-    model_id: int = 0
+    model_id: int = 0  # HEAD's model id (0: the file carries its own decoder)
     context_hash: str | None = None  # the model's context weights (model 5 on), as this installation has them
     mode: str = "hyperprior"  # "overfitted" or "lossless": the file carries its own decoder
     macs_per_pixel: int | None = None  # overfitted, lossless: decoder multiplications per pixel

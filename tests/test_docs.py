@@ -22,3 +22,9 @@ def test_readme_is_a_short_manual_with_the_two_setup_commands():
     text = (ROOT / "README.md").read_text()
     assert len(text.encode()) <= 10_000
     assert "make demo" in text and "make test" in text
+
+
+def test_the_api_reference_is_what_the_code_says():
+    from .make_api_doc import PAGE, page
+
+    assert PAGE.read_text() == page(), "docs/API.md is stale: run python -m tests.make_api_doc"

@@ -15,8 +15,8 @@ class Latents:
     """What the decoder knew besides the pixels: the quantized latents of the image."""
 
     y_hat: np.ndarray  # (M, H/16, W/16) float32, in the gained domain of the coded rate level
-    quality: float
-    model: str
+    quality: float  # the quality the latents were coded at
+    model: str  # zoo name of the model that coded them
 
 
 class Plugin:
@@ -33,6 +33,7 @@ class Plugin:
         self._loaded = False
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
+        """The output's (height, width) for an input of this size (override when it changes)."""
         return height, width
 
     def load(self) -> None:
@@ -55,6 +56,8 @@ class Plugin:
         return entry, zoo.float_tensors(entry)
 
     def run(self, image: np.ndarray, latents: Latents | None) -> np.ndarray:
+        """HxWx3 uint8 -> HxWx3 uint8 (override); ``latents`` only for the first plugin of a
+        chain on a hyperprior file, else None."""
         raise NotImplementedError
 
     def __call__(self, image: np.ndarray, latents: Latents | None = None) -> np.ndarray:
