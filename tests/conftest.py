@@ -19,6 +19,29 @@ def crop(kodim23) -> np.ndarray:
     return np.ascontiguousarray(kodim23[100:292, 200:456])
 
 
+def scrambled(payload: bytes, rng: np.random.Generator, k: int = 3) -> bytes:
+    """``payload`` with ``k`` random bytes set to random values."""
+    p = bytearray(payload)
+    for i in rng.integers(0, len(p), k):
+        p[i] = int(rng.integers(0, 256))
+    return bytes(p)
+
+
+def decodes_or_refuses(data: bytes, seconds: float = 5.0) -> None:
+    """Decoding ``data`` ends in an image or a FormatError (nothing else), within ``seconds``."""
+    import time
+
+    import hific_codec
+    from bitstream import FormatError
+
+    t0 = time.perf_counter()
+    try:
+        hific_codec.decode(data)
+    except FormatError:
+        pass
+    assert time.perf_counter() - t0 < seconds
+
+
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
     mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
     return float(10 * np.log10(255.0**2 / max(mse, 1e-12)))

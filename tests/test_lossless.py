@@ -4,7 +4,6 @@ from __future__ import annotations
 import io
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
@@ -16,7 +15,7 @@ from bitstream import FormatError
 from hific_codec.lossless import codec, context, exact
 from hific_codec.lossless.model import LosslessConfig
 
-from .conftest import ROOT
+from .conftest import ROOT, decodes_or_refuses, scrambled
 from .make_golden import HERE, lossless_cases
 
 FAST = LosslessConfig(hidden=8, iterations=40)
@@ -112,16 +111,7 @@ def test_random_payloads_never_crash_and_crc_damage_is_refused():
     f = bitstream.read(data)
     rng = np.random.default_rng(7)
     for _ in range(30):
-        p = bytearray(f.lossless)
-        for k in rng.integers(0, len(p), 3):
-            p[k] = int(rng.integers(0, 256))
-        bad = bitstream.write(bitstream.NicFile(f.header, b"", (), lossless=bytes(p)))
-        t0 = time.perf_counter()
-        try:
-            hific_codec.decode(bad)
-        except FormatError:
-            pass
-        assert time.perf_counter() - t0 < 5
+        decodes_or_refuses(bitstream.write(bitstream.NicFile(f.header, b"", (), lossless=scrambled(f.lossless, rng))))
     flipped = bytearray(data)
     flipped[60] ^= 1  # inside PIXL, CRC left as it was
     with pytest.raises(FormatError, match="PIXL"):
@@ -164,12 +154,12 @@ def test_cli_pillow_and_batch(tmp_path, cases):
     Image.fromarray(rgb).save(src)
     out = tmp_path / "a.nic"
     r = subprocess.run([sys.executable, "-m", "hific_codec", "encode", str(src), "-o", str(out), "--lossless",
-                        "--quiet"], capture_output=True, text=True, cwd=ROOT)
+                        "--quiet"], check=False, capture_output=True, text=True, cwd=ROOT)
     assert r.returncode == 0, r.stderr
     assert "lossless" in r.stderr and np.array_equal(hific_codec.decode(out.read_bytes()), rgb)
     deep = tmp_path / "deep.png"
     Image.fromarray(rgb[:, :, 0].astype(np.uint16) * 257).save(deep)
-    r = subprocess.run([sys.executable, "-m", "hific_codec", "encode", str(deep), "--lossless"],
+    r = subprocess.run([sys.executable, "-m", "hific_codec", "encode", str(deep), "--lossless"], check=False,
                        capture_output=True, text=True, cwd=ROOT)
     assert r.returncode != 0 and "16 bits" in r.stderr and "Traceback" not in r.stderr
     assert not deep.with_suffix(".nic").exists()

@@ -20,13 +20,13 @@ from bitstream import overfit as tables_fmt
 from bitstream.container import FormatError
 
 from ..overfit.exact import LATENT_MAX, best_scale, code_length
+from ..overfit.model import ARM
 from . import context as ctx
 from . import exact
 from .model import (
     INPUT_SCALE,
     MEAN_SCALE,
     LosslessConfig,
-    PixelMLP,
     fit_plane,
     linear_predictor,
     steps_for,
@@ -48,7 +48,7 @@ def _ints(v: np.ndarray, shift: int) -> np.ndarray:
     return np.clip(np.round(np.asarray(v, dtype=np.float64) * (1 << shift)), -LATENT_MAX, LATENT_MAX).astype(np.int64)
 
 
-def mlp_ints(m: PixelMLP, shift: int) -> tuple[np.ndarray, ...]:
+def mlp_ints(m: ARM, shift: int) -> tuple[np.ndarray, ...]:
     """The float MLP as the exact model's integers (input and mean scales folded in)."""
     t = [p.detach().double().numpy() for p in (m.l1.weight, m.l1.bias, m.l2.weight, m.l2.bias, m.out.weight, m.out.bias)]
     w1, b1, w2, b2, w3, b3 = t

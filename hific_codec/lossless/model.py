@@ -8,6 +8,8 @@ correction of the mean and the log-scale of a discretised Laplace distribution f
     v (values) --lin--> ref
     ((v - ref) / 8, errors / 8) --l1--relu--l2--relu(+skip)--out--> (Δμ, log b);   μ = ref + 4 Δμ
 
+(the MLP is the overfitted coder's ARM with inputs of its own).
+
 The fit minimises the pixels' code length (bits) by Adam on random pixel batches.  Both parts
 are then rounded to integers (hific_codec.lossless.exact), so the decoder is exact.
 """
@@ -18,8 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
+
+from ..overfit.model import ARM, laplace_bits
 
 INPUT_SCALE = 8.0  # context differences are fed as (x - ref) / 8
 MEAN_SCALE = 4.0  # the MLP's mean correction is 4 Δμ grey levels
@@ -46,32 +48,6 @@ def steps_for(pixels: int) -> int:
     return 200 if pixels < 1 << 16 else 500 if pixels < 1 << 18 else 1200
 
 
-class PixelMLP(nn.Module):
-    def __init__(self, n: int, hidden: int):
-        super().__init__()
-        self.l1 = nn.Linear(n, hidden)
-        self.l2 = nn.Linear(hidden, hidden)
-        self.out = nn.Linear(hidden, 2)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
-
-    def forward(self, d: torch.Tensor) -> torch.Tensor:
-        h = F.relu(self.l1(d))
-        h = F.relu(self.l2(h)) + h
-        return self.out(h)
-
-
-def laplace_bits(mu: torch.Tensor, log_b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Bits of integer ``t`` under a Laplace(μ, b) discretised to unit bins."""
-    b = torch.exp(log_b.clamp(-4.6, 5.0))
-
-    def cdf(v):
-        z = (v - mu) / b
-        return torch.where(z < 0, 0.5 * torch.exp(z.clamp(max=0)), 1 - 0.5 * torch.exp(-z.clamp(min=0)))
-
-    return -torch.log2((cdf(t + 0.5) - cdf(t - 0.5)).clamp_min(1e-9))
-
-
 def linear_predictor(x: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Least-squares weights (n + 1: then the bias) predicting ``t`` from context ``x``."""
     a = np.concatenate([x.astype(np.float64), np.ones((len(t), 1))], axis=1)
@@ -81,13 +57,13 @@ def linear_predictor(x: np.ndarray, t: np.ndarray) -> np.ndarray:
     return np.linalg.solve(g, a.T @ t.astype(np.float64))
 
 
-def fit_plane(d: np.ndarray, residual: np.ndarray, cfg: LosslessConfig, progress=None) -> PixelMLP:
+def fit_plane(d: np.ndarray, residual: np.ndarray, cfg: LosslessConfig, progress=None) -> ARM:
     """Fit one plane's MLP to the features ``d`` (one row per pixel, already scaled) and the
     pixels' residuals from the linear prediction."""
     g = torch.Generator().manual_seed(cfg.seed)
     d = torch.from_numpy(d.astype(np.float32))
     r = torch.from_numpy(residual.astype(np.float32))
-    m = PixelMLP(d.shape[1], cfg.hidden or width_for(len(r)))
+    m = ARM(cfg.hidden or width_for(len(r)), inputs=d.shape[1])
     with torch.no_grad():
         m.out.bias[1] = math.log(max(float(r.abs().mean()), 0.05))
     opt = torch.optim.Adam(m.parameters(), cfg.lr)
@@ -98,8 +74,8 @@ def fit_plane(d: np.ndarray, residual: np.ndarray, cfg: LosslessConfig, progress
     n = len(r)
     for it in range(steps):
         idx = torch.randint(0, n, (min(cfg.batch, n),), generator=g)
-        o = m(d[idx])
-        loss = laplace_bits(MEAN_SCALE * o[:, 0], o[:, 1], r[idx]).mean()
+        mu, log_b = m(d[idx])
+        loss = laplace_bits(r[idx], MEAN_SCALE * mu, log_b).mean()
         opt.zero_grad()
         loss.backward()
         opt.step()

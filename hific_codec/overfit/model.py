@@ -61,11 +61,12 @@ def grid_shapes(levels: int, h: int, w: int) -> list[tuple[int, int]]:
 
 
 class ARM(nn.Module):
-    """f_ψ: context -> (μ, log b) of a Laplace distribution, shared by every grid."""
+    """f_ψ: context -> (μ, log b) of a Laplace distribution, shared by every grid (and, with
+    ``inputs`` of its own, the lossless coder's pixel model)."""
 
-    def __init__(self, hidden: int):
+    def __init__(self, hidden: int, inputs: int = CONTEXT):
         super().__init__()
-        self.l1 = nn.Linear(CONTEXT, hidden)
+        self.l1 = nn.Linear(inputs, hidden)
         self.l2 = nn.Linear(hidden, hidden)
         self.out = nn.Linear(hidden, 2)
         nn.init.zeros_(self.out.weight)
