@@ -13,7 +13,14 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def main(argv: list[str] | None = None, default_out: Path | None = None) -> int:
-    """``default_out``: the folder reports go to without --out (default benchmarks/results)."""
+    """``default_out``: the folder reports go to without --out (default benchmarks/results).
+    ``--lossless`` hands the other arguments to the lossless comparison (benchmarks.lossless)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if "--lossless" in args:
+        from . import lossless
+
+        lossless.main([a for a in args if a != "--lossless"])
+        return 0
     ap = argparse.ArgumentParser(prog="nic bench", description="Rate–distortion benchmark of NIC against classic codecs")
     ap.add_argument("--dataset", default="kodak", help=f"one of {', '.join(datasets.DATASETS)}")
     ap.add_argument("--root", help="any folder of images instead of a named dataset")

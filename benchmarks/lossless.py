@@ -1,7 +1,7 @@
 """Lossless coding against PNG, WebP lossless and JPEG XL lossless, side by side on the same images.
 
-    python -m benchmarks.lossless --dataset kodak --images kodim01,kodim05 [--threads 1]
-    python -m benchmarks.lossless --report        # summary from the points measured so far
+    python -m benchmarks --lossless --dataset kodak [--images kodim01,kodim05] [--threads 1]
+    python -m benchmarks --lossless --report      # summary and figure from the points measured so far
 
 Every codec's file is decoded and compared with the source, pixel for pixel (a codec that is not
 exact fails the run).  Sizes are real file sizes in bits per sub-pixel (bpsp: bits / (h·w·3));
@@ -9,7 +9,8 @@ encode and decode seconds are measured in the same process, one image at a time.
 PNG at zlib level 9 with Pillow's optimize, WebP lossless at method 6 and quality 100 (libwebp's
 slowest, smallest), JPEG XL lossless at effort 7 (cjxl's default; libjxl through
 pillow-jxl-plugin).  Each point (dataset, image, codec) is one JSON file under
-results/lossless/points/, so a report is built up over several runs.
+results/lossless/points/, so a report is built up over several runs; the report has a figure of
+bpsp per image and codec (bpsp.png).
 """
 from __future__ import annotations
 
@@ -91,9 +92,10 @@ def build_report() -> str:
         dataset = f.name.split("-", 1)[0]
         by.setdefault((dataset, r["image"]), {})[r["codec"]] = r
     lines = ["# Lossless coding against PNG, WebP and JPEG XL", "",
-             f"Machine: {report.machine_summary(1)}; command: `python -m benchmarks.lossless`.  Real file sizes in "
+             f"Machine: {report.machine_summary(1)}; command: `python -m benchmarks --lossless`.  Real file sizes in "
              "bits per sub-pixel (bpsp); every file decoded and compared with its source pixel for pixel.  "
-             "Encode and decode seconds side by side in one process, one thread.  " +
+             "Encode and decode seconds side by side in one process (NIC on one torch thread; the other codecs as their "
+             "libraries run by default).  " +
              "; ".join(f"{c}: {LABELS[c]}" for c in CODECS) + ".", "",
              "| dataset | image | " + " | ".join(f"{c} bpsp" for c in CODECS) + " | NIC vs JXL | NIC enc s | NIC dec s | "
              "JXL enc s | JXL dec s |", "|---|---|" + "---:|" * (len(CODECS) + 5)]
@@ -111,11 +113,39 @@ def build_report() -> str:
         m = {c: float(np.mean(v)) for c, v in t.items()}
         lines.append(f"| {dataset} | **mean of {len(t['nic'])}** | " + " | ".join(f"**{m[c]:.3f}**" for c in CODECS) +
                      f" | **{100 * (m['nic'] / m['jxl'] - 1):+.1f}%** | | | | |")
-    lines += ["", "NIC against each codec, mean bpsp (negative: NIC's files are smaller):", ""]
+    lines += ["", ("NIC against each codec, mean bpsp (negative: NIC's files are smaller), and decode time as a "
+                   "ratio to JPEG XL's on the same images:"), ""]
     for dataset, t in sorted(totals.items()):
         m = {c: float(np.mean(v)) for c, v in t.items()}
-        lines.append(f"- {dataset}: " + ", ".join(f"{100 * (m['nic'] / m[c] - 1):+.1f}% against {c}" for c in CODECS[1:]))
+        pts = [p for (d, _), p in by.items() if d == dataset and all(c in p for c in CODECS)]
+        ratio = np.mean([p["nic"]["decode_s"] for p in pts]) / np.mean([p["jxl"]["decode_s"] for p in pts])
+        lines.append(f"- {dataset}: " + ", ".join(f"{100 * (m['nic'] / m[c] - 1):+.1f}% against {c}" for c in CODECS[1:])
+                     + f"; decode {ratio:.0f}x JPEG XL's time")
+    if totals:
+        lines += ["", "![bpsp per image and codec](bpsp.png)"]
+        _figure({k: v for k, v in by.items() if all(c in v for c in CODECS)}, OUT / "bpsp.png")
     return "\n".join(lines) + "\n"
+
+
+def _figure(by: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = sorted(by)
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.32 * len(keys) + 2), 4.5), dpi=110)
+    x = np.arange(len(keys))
+    for k, c in enumerate(CODECS):
+        ax.bar(x + (k - 1.5) * 0.2, [by[key][c]["bpsp"] for key in keys], 0.2, label=LABELS[c])
+    ax.set_xticks(x, [f"{Path(i).stem}" + ("" if d == "kodak" else f" ({d})") for d, i in keys], rotation=90, fontsize=7)
+    ax.set_ylabel("bits per sub-pixel (real file sizes)")
+    ax.legend(fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
 
 
 def main(argv=None) -> None:
@@ -134,7 +164,7 @@ def main(argv=None) -> None:
         codecs = a.codecs.split(",")
         unknown = set(codecs) - set(CODECS)
         if unknown:
-            raise SystemExit(f"unknown codec {sorted(unknown)[0]!r}; known: {', '.join(CODECS)}")
+            raise SystemExit(f"unknown codec {min(unknown)!r}; known: {', '.join(CODECS)}")
         measure(a.dataset, files, codecs, a.threads)
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "REPORT.md").write_text(build_report())

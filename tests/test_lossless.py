@@ -47,6 +47,21 @@ def test_round_trips_are_exact_and_beat_png_on_a_photo(kodim23):
     assert len(data) < 0.9 * len(png.getvalue())
 
 
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 7, 1), (5, 1, 3), (9, 13, 4), (2, 2, 1)])
+def test_odd_sizes_round_trip(kodim23, shape):
+    h, w, c = shape
+    a = np.ascontiguousarray(kodim23[200 : 200 + h, 300 : 300 + w, : min(c, 3)])
+    if c == 4:
+        a = np.dstack([a, np.arange(h * w, dtype=np.uint8).reshape(h, w)])
+    p = codec.encode(a, FAST).payload
+    assert np.array_equal(codec.decode(p, h, w), a)
+
+
+def test_one_pixel_through_the_api(kodim23):
+    for a in (kodim23[:1, :1], kodim23[:1, :1, 0]):
+        assert np.array_equal(hific_codec.decode(hific_codec.encode(a, lossless=True)), a)
+
+
 def test_extreme_pixels_escape_and_still_decode_exactly():
     """Noise and saturated blocks: residuals far outside the Laplace tables' support are escaped."""
     rng = np.random.default_rng(3)
