@@ -58,6 +58,7 @@ def main() -> int:
         print(f"same q10 file, realism decoder: PSNR {psnr(rgb, out):.2f} dB, decode {dt:.3f} s "
               f"-> {OUT.relative_to(ROOT)}/kodim23_q10_realism.png")
     overfit_demo(rgb)
+    lossless_demo(rgb)
     print(f"outputs in {OUT.relative_to(ROOT)}/  (try: .venv/bin/nic info {OUT.relative_to(ROOT)}/kodim23_q50.nic)")
     return 0
 
@@ -81,6 +82,25 @@ def overfit_demo(rgb: np.ndarray, seconds: float = 20.0) -> None:
           f"minutes): {len(data)} bytes ({i.weight_bytes} of them the decoder's weights), "
           f"{len(data) * 8 / n:.3f} bpp, PSNR {psnr(crop, out):.2f} dB (default coder at {len(base) * 8 / n:.3f} bpp: "
           f"{psnr(crop, hific_codec.decode(base)):.2f} dB), encode {t1 - t0:.1f} s, decode {t2 - t1:.3f} s")
+
+
+def lossless_demo(rgb: np.ndarray) -> None:
+    """Lossless coding of a 96x128 crop, against PNG at its strongest setting."""
+    import io
+
+    import hific_codec
+
+    crop = np.ascontiguousarray(rgb[176:272, 288:416])
+    t0 = time.perf_counter()
+    data = hific_codec.encode(crop, lossless=True)
+    t1 = time.perf_counter()
+    exact = np.array_equal(hific_codec.decode(data), crop)
+    t2 = time.perf_counter()
+    (OUT / "kodim23_crop_lossless.nic").write_bytes(data)
+    png = io.BytesIO()
+    Image.fromarray(crop).save(png, format="PNG", optimize=True, compress_level=9)
+    print(f"lossless coding of a 96x128 crop: {len(data)} bytes (PNG: {len(png.getvalue())}), decoded "
+          f"{'bit for bit' if exact else 'WRONG'}, encode {t1 - t0:.1f} s, decode {t2 - t1:.2f} s")
 
 
 if __name__ == "__main__":
