@@ -98,7 +98,7 @@ def cmd_encode(a: argparse.Namespace) -> None:
             raise CLIError(msg + "; nothing written (--strict)")
         note(msg)
     reached = None
-    if a.target_psnr is not None or a.verbose:  # as cwebp -print_psnr: on the RGB the codec saw
+    if (a.target_psnr is not None or a.verbose) and not a.lossless:  # as cwebp -print_psnr, on the RGB coded
         from . import image_io
 
         reached = api._psnr_of(nic, image_io.to_rgb8(arr)[0])
