@@ -62,6 +62,18 @@ def test_one_pixel_through_the_api(kodim23):
         assert np.array_equal(hific_codec.decode(hific_codec.encode(a, lossless=True)), a)
 
 
+def test_the_same_image_gives_the_same_file(kodim23):
+    """The fit's random start is seeded (without touching the caller's RNG)."""
+    import torch
+
+    a = np.ascontiguousarray(kodim23[120:152, 220:260])
+    first = codec.encode(a, FAST).payload
+    torch.rand(5)  # the caller's RNG elsewhere
+    state = torch.random.get_rng_state()
+    assert codec.encode(a, FAST).payload == first
+    assert torch.equal(torch.random.get_rng_state(), state)  # and the encoder left it where it was
+
+
 def test_extreme_pixels_escape_and_still_decode_exactly():
     """Noise and saturated blocks: residuals far outside the Laplace tables' support are escaped."""
     rng = np.random.default_rng(3)

@@ -63,7 +63,9 @@ def fit_plane(d: np.ndarray, residual: np.ndarray, cfg: LosslessConfig, progress
     g = torch.Generator().manual_seed(cfg.seed)
     d = torch.from_numpy(d.astype(np.float32))
     r = torch.from_numpy(residual.astype(np.float32))
-    m = ARM(cfg.hidden or width_for(len(r)), inputs=d.shape[1])
+    with torch.random.fork_rng(devices=[]):  # the same image gives the same file, and the caller's RNG is left alone
+        torch.manual_seed(cfg.seed)
+        m = ARM(cfg.hidden or width_for(len(r)), inputs=d.shape[1])
     with torch.no_grad():
         m.out.bias[1] = math.log(max(float(r.abs().mean()), 0.05))
     opt = torch.optim.Adam(m.parameters(), cfg.lr)
