@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -29,8 +29,6 @@ from .model import (
     LosslessConfig,
     fit_plane,
     linear_predictor,
-    steps_for,
-    width_for,
 )
 
 SHIFTS = range(6, 12)
@@ -62,18 +60,16 @@ def _zero_mean(t: np.ndarray, k: int) -> np.ndarray:
     return np.full(t.size, tables_fmt.table_index(tables_fmt.ZERO_MEAN, k))
 
 
-def _features(ps: list[np.ndarray], errs: list[np.ndarray], c: int, lin: np.ndarray, radius: int):
-    """The float view of plane c: MLP features (scaled as the fit sees them), residuals from the
-    linear prediction, and the error plane (grey levels)."""
-    h, w = ps[c].shape
-    p = ps[c].astype(np.float64)
-    causal = ctx.causal_context(p, radius)
-    ev, ee = exact.earlier_inputs(ps, [e * float(1 << exact.LIN_SHIFT) for e in errs], c, h * w)
-    ee = ee / float(1 << exact.LIN_SHIFT)
-    ref = np.concatenate([causal, ev], axis=1) @ lin[:-1] + lin[-1]
-    err = (p.ravel() - ref).reshape(h, w)
+def _features(plane: np.ndarray, causal: np.ndarray, values: np.ndarray, errors: np.ndarray, lin: np.ndarray,
+              radius: int):
+    """The float view of a plane (``errors``: the earlier planes' 3x3 errors in grey levels): MLP
+    features (scaled as the fit sees them), residuals from the linear prediction, and the plane's
+    error plane (grey levels)."""
+    p = plane.astype(np.float64)
+    ref = np.concatenate([causal, values], axis=1) @ lin[:-1] + lin[-1]
+    err = (p.ravel() - ref).reshape(p.shape)
     ec = ctx.causal_context(err, radius, edge=0.0)[:, ctx.error_columns(radius)]
-    d = np.concatenate([causal - ref[:, None], ec, ev - ref[:, None], ee], axis=1) / INPUT_SCALE
+    d = np.concatenate([causal - ref[:, None], ec, values - ref[:, None], errors], axis=1) / INPUT_SCALE
     return d, p.ravel() - ref, err
 
 
@@ -84,19 +80,23 @@ def encode(planes: np.ndarray, cfg: LosslessConfig | None = None, progress=None)
     if a.dtype != np.uint8 or a.ndim != 3 or a.shape[2] not in fmt.PLANES:
         raise ValueError(f"lossless coding takes an HxWx{{1,3,4}} uint8 array, got {a.dtype} {a.shape}")
     h, w, P = a.shape
-    cfg = cfg or LosslessConfig()
-    cfg = replace(cfg, hidden=cfg.hidden or width_for(h * w), iterations=cfg.iterations or steps_for(h * w))
+    cfg = (cfg or LosslessConfig()).for_pixels(h * w)
     ps = [np.ascontiguousarray(a[:, :, c]) for c in range(P)]
     n_causal = fmt.causal_count(cfg.radius)
+    fronts = ctx.wavefronts(h, w, cfg.radius)
     total = P * cfg.iterations
-    chosen, errs, exact_errs = [], [], []
+    chosen, parts = [], []
+    errs, exact_errs = [], []  # error planes: as the float fit sees them (grey levels), as coded (2^-LIN_SHIFT)
     for c in range(P):
-        ev, _ = exact.earlier_inputs(ps, exact_errs, c, h * w)
-        vals = np.concatenate([ctx.causal_context(ps[c].astype(np.float64), cfg.radius), ev], axis=1)
-        lin = _ints(linear_predictor(vals, ps[c].ravel()), exact.LIN_SHIFT)
-        d, residual, err = _features(ps, errs, c, lin / float(1 << exact.LIN_SHIFT), cfg.radius)
+        causal = ctx.causal_context(ps[c].astype(np.float64), cfg.radius)
+        values = exact.earlier_values(ps, c, h * w)
+        errors = exact.earlier_errors(exact_errs, c, h * w)
+        lin = _ints(linear_predictor(np.concatenate([causal, values], axis=1), ps[c].ravel()), exact.LIN_SHIFT)
+        d, residual, err = _features(ps[c], causal, values, exact.earlier_errors(errs, c, h * w),
+                                     lin / float(1 << exact.LIN_SHIFT), cfg.radius)
         step = None if progress is None else (lambda i, c=c: progress(c * cfg.iterations + i, total))
         mlp = fit_plane(d, residual, cfg, step)
+        pixels = ps[c].ravel().astype(np.int64)
         best = None
         for s in SHIFTS:
             pw = exact.PlaneWeights(lin, mlp_ints(mlp, s), s)
@@ -104,27 +104,28 @@ def encode(planes: np.ndarray, cfg: LosslessConfig | None = None, progress=None)
                 model = exact.ExactPlaneModel(pw, n_causal)
             except FormatError:
                 continue
-            mu, log_b, e_fixed = exact.evaluate_plane(ps, exact_errs, c, model, cfg.radius)
+            mu, log_b, e_fixed = exact.evaluate_plane(model, ps[c], causal, values, errors, cfg.radius)
             idx, centre = exact.params(mu, log_b)
             tensors = pw.tensors()
             scales = [best_scale(v) for v in tensors]
-            bits = code_length(ps[c].ravel().astype(np.int64) - centre, idx)
+            bits = code_length(pixels - centre, idx)
             bits += sum(code_length(v.ravel(), _zero_mean(v, k)) for v, k in zip(tensors, scales))
             if best is None or bits < best[0]:
-                best = (bits, pw, scales, model, e_fixed)
+                best = (bits, pw, scales, e_fixed, pixels - centre, idx)
         if best is None:
             raise ValueError("the fitted pixel model's weights are beyond the exact range at every step size")
-        chosen.append(best)
+        _, pw, scales, e_fixed, sym, idx = best
+        chosen.append((pw, scales))
+        parts += [(sym[f], idx[f]) for f in fronts]
         errs.append(err)
-        exact_errs.append(best[4])
-    models = [b[3] for b in chosen]
+        exact_errs.append(e_fixed)
     tables = tables_fmt.laplace_tables()
     weights = []
-    for _, pw, scales, _, _ in chosen:
+    for pw, scales in chosen:
         weights += [(v.ravel(), _zero_mean(v, k)) for v, k in zip(pw.tensors(), scales)]
-    pixels = entropy.encode_rows(exact.encode_parts(ps, models, cfg.radius), tables)
-    p = fmt.LosslessPayload(P, cfg.radius, cfg.hidden, tuple(b[1].shift for b in chosen),
-                            tuple(k for b in chosen for k in b[2]), entropy.encode_parts(weights, tables), pixels)
+    p = fmt.LosslessPayload(P, cfg.radius, cfg.hidden, tuple(pw.shift for pw, _ in chosen),
+                            tuple(k for _, scales in chosen for k in scales), entropy.encode_parts(weights, tables),
+                            entropy.encode_rows(parts, tables))
     return Encoded(p.to_bytes(), len(p.weights), len(p.pixels), time.perf_counter() - t0)
 
 

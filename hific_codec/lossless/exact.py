@@ -16,8 +16,9 @@ with every MLP weight an integer in units 2^-s.  All values are integers held in
 the same result.  (μ, log b) pick a discretised Laplace table as the overfitted coder's ARM does
 (hific_codec.overfit.exact.params).
 
-The encoder evaluates a plane at once; the decoder per wavefront, with the earlier planes' share
-of the first layer computed once per plane (the same integers, split).
+The encoder evaluates a plane at once (`evaluate_plane`); the decoder per wavefront
+(`decode_planes`), with the earlier planes' share of the first layer computed once per plane (the
+same integers, split).
 """
 from __future__ import annotations
 
@@ -116,59 +117,53 @@ def check_bounds(pw: PlaneWeights) -> None:
         raise FormatError("PIXL model weights too large for exact evaluation")
 
 
-def earlier_inputs(planes: list[np.ndarray], errors: list[np.ndarray], c: int, n: int):
-    """(n, 9c) values and (n, 9c) errors of the planes before plane c, float64."""
+def earlier_values(planes: list[np.ndarray], c: int, n: int) -> np.ndarray:
+    """(n, 9c) float64: the 3x3 values of the planes before plane c."""
     if c == 0:
-        z = np.zeros((n, 0))
-        return z, z
-    v = np.concatenate([ctx.plane_context(p.astype(np.float64)) for p in planes[:c]], axis=1)
-    e = np.concatenate([ctx.plane_context(q) for q in errors[:c]], axis=1)
-    return v, e
+        return np.zeros((n, 0))
+    return np.concatenate([ctx.plane_context(p.astype(np.float64)) for p in planes[:c]], axis=1)
 
 
-def evaluate_plane(planes: list[np.ndarray], errors: list[np.ndarray], c: int, m: ExactPlaneModel, radius: int):
-    """The encoder's view of plane c (all pixels known): (μ, log b, error plane)."""
-    h, w = planes[c].shape
-    p = planes[c].astype(np.float64)
-    causal = ctx.causal_context(p, radius)
-    ref_pre, pre = m.earlier_part(*earlier_inputs(planes, errors, c, h * w))
+def earlier_errors(errors: list[np.ndarray], c: int, n: int) -> np.ndarray:
+    """(n, 9c) float64: the 3x3 prediction errors of the planes before plane c."""
+    if c == 0:
+        return np.zeros((n, 0))
+    return np.concatenate([ctx.plane_context(q) for q in errors[:c]], axis=1)
+
+
+def evaluate_plane(m: ExactPlaneModel, plane: np.ndarray, causal: np.ndarray, values: np.ndarray,
+                   errors: np.ndarray, radius: int):
+    """The encoder's view of a plane, every pixel known: from its causal values and the earlier
+    planes' values and errors (`earlier_values`, `earlier_errors`) -> (μ, log b, error plane)."""
+    h, w = plane.shape
+    ref_pre, pre = m.earlier_part(values, errors)
     # the errors of the causal neighbours need every ref first: ref is linear in the values only
     ref = causal @ m.wl[: m.n] + ref_pre
-    err = (p.ravel() * float(1 << LIN_SHIFT) - ref).reshape(h, w)
+    err = (plane.astype(np.float64).ravel() * float(1 << LIN_SHIFT) - ref).reshape(h, w)
     ecausal = ctx.causal_context(err, radius, edge=0.0)[:, ctx.error_columns(radius)]
     mu, log_b, _ = m(causal, ecausal, ref_pre, pre)
     return mu, log_b, err
 
 
-def encode_parts(planes: list[np.ndarray], models: list[ExactPlaneModel], radius: int):
-    """(symbols, table indexes) per wavefront of every plane, in stream order."""
-    h, w = planes[0].shape
-    fronts = ctx.wavefronts(h, w, radius)
-    parts, errors = [], []
-    for c, m in enumerate(models):
-        mu, log_b, err = evaluate_plane(planes, errors, c, m, radius)
-        errors.append(err)
-        idx, centre = params(mu, log_b)
-        sym = planes[c].ravel().astype(np.int64) - centre
-        parts += [(sym[f], idx[f]) for f in fronts]
-    return parts
-
-
 def decode_planes(h: int, w: int, models: list[ExactPlaneModel], radius: int, read) -> list[np.ndarray]:
-    """The inverse of `encode_parts`: ``read(table indexes)`` returns the next part's symbols."""
-    fronts = ctx.wavefronts(h, w, radius)
+    """Every plane, wavefront by wavefront, in the encoder's stream order (one part per wavefront
+    of each plane; hific_codec.lossless.codec): ``read(table indexes)`` returns the next part's
+    symbols."""
     slots = ctx.neighbour_slots(h, w, radius)
-    eslots = slots[:, ctx.error_columns(radius)]
+    cols = ctx.error_columns(radius)
+    # each wavefront's gathers, formed once for all planes
+    fronts = [(f, slots[f], slots[f][:, cols]) for f in ctx.wavefronts(h, w, radius)]
+    del slots
     L = float(1 << LIN_SHIFT)
     planes: list[np.ndarray] = []
     errors: list[np.ndarray] = []
     for c, m in enumerate(models):
-        ref_pre, pre = m.earlier_part(*earlier_inputs(planes, errors, c, h * w))
+        ref_pre, pre = m.earlier_part(earlier_values(planes, c, h * w), earlier_errors(errors, c, h * w))
         buf = np.empty(h * w + 1, dtype=np.float64)
         buf[-1] = ctx.EDGE
         ebuf = np.zeros(h * w + 1, dtype=np.float64)
-        for f in fronts:
-            mu, log_b, ref = m(buf[slots[f]], ebuf[eslots[f]], ref_pre[f], pre[f])
+        for f, vslots, eslots in fronts:
+            mu, log_b, ref = m(buf[vslots], ebuf[eslots], ref_pre[f], pre[f])
             idx, centre = params(mu, log_b)
             v = read(idx) + centre
             if v.size and (v.min() < 0 or v.max() > PIXEL_MAX):

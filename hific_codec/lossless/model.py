@@ -16,7 +16,7 @@ are then rounded to integers (hific_codec.lossless.exact), so the decoder is exa
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
@@ -35,6 +35,10 @@ class LosslessConfig:
     batch: int = 16384  # pixels per step
     lr: float = 1.5e-2
     seed: int = 0
+
+    def for_pixels(self, pixels: int) -> LosslessConfig:
+        """This config with the width and steps left to the image size filled in."""
+        return replace(self, hidden=self.hidden or width_for(pixels), iterations=self.iterations or steps_for(pixels))
 
 
 def width_for(pixels: int) -> int:
@@ -59,17 +63,17 @@ def linear_predictor(x: np.ndarray, t: np.ndarray) -> np.ndarray:
 
 def fit_plane(d: np.ndarray, residual: np.ndarray, cfg: LosslessConfig, progress=None) -> ARM:
     """Fit one plane's MLP to the features ``d`` (one row per pixel, already scaled) and the
-    pixels' residuals from the linear prediction."""
+    pixels' residuals from the linear prediction; ``cfg`` as `LosslessConfig.for_pixels` fills it."""
     g = torch.Generator().manual_seed(cfg.seed)
     d = torch.from_numpy(d.astype(np.float32))
     r = torch.from_numpy(residual.astype(np.float32))
     with torch.random.fork_rng(devices=[]):  # the same image gives the same file, and the caller's RNG is left alone
         torch.manual_seed(cfg.seed)
-        m = ARM(cfg.hidden or width_for(len(r)), inputs=d.shape[1])
+        m = ARM(cfg.hidden, inputs=d.shape[1])
     with torch.no_grad():
         m.out.bias[1] = math.log(max(float(r.abs().mean()), 0.05))
     opt = torch.optim.Adam(m.parameters(), cfg.lr)
-    steps = cfg.iterations or steps_for(len(r))
+    steps = cfg.iterations
     # one-cycle: a short warm-up (at least 2 steps: the scheduler needs both phases), cosine decay
     sched = (torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=steps, pct_start=max(0.05, 2 / steps))
              if steps >= 4 else None)
