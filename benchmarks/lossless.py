@@ -86,11 +86,10 @@ def measure(dataset: str, images: list[Path], codecs: list[str], threads: int) -
 
 
 def build_report() -> str:
-    rows = [json.loads(f.read_text()) for f in sorted((OUT / "points").glob("*.json"))]
     by: dict[tuple[str, str], dict[str, dict]] = {}
-    for f, r in zip(sorted((OUT / "points").glob("*.json")), rows):
-        dataset = f.name.split("-", 1)[0]
-        by.setdefault((dataset, r["image"]), {})[r["codec"]] = r
+    for f in sorted((OUT / "points").glob("*.json")):
+        r = json.loads(f.read_text())
+        by.setdefault((f.name.split("-", 1)[0], r["image"]), {})[r["codec"]] = r  # dataset-image-codec.json
     lines = ["# Lossless coding against PNG, WebP and JPEG XL", "",
              f"Machine: {report.machine_summary(1)}; command: `python -m benchmarks --lossless`.  Real file sizes in "
              "bits per sub-pixel (bpsp); every file decoded and compared with its source pixel for pixel.  "

@@ -295,20 +295,15 @@ def info(data: bytes) -> Info:
     version, chunks = bitstream.unpack_chunks(data)
     f = bitstream.read(data)
     h = f.header
-    if f.lossless is not None:
+    if f.lossless is not None or f.overfit is not None:  # the file carries its own decoder
         from bitstream.lossless import LosslessPayload
-
-        p = LosslessPayload.from_bytes(f.lossless)
-        return Info(version, h.width, h.height, h.channels, h.quality, "lossless", h.weights_hash.hex(), len(data),
-                    len(data) * 8 / (h.width * h.height), [(c.type, len(c.payload)) for c in chunks], ("fidelity",),
-                    None, h.model_id, None, "lossless", p.macs_per_pixel(), len(p.weights), f.icc, f.exif)
-    if f.overfit is not None:
         from bitstream.overfit import OverfitPayload
 
-        p = OverfitPayload.from_bytes(f.overfit)
-        return Info(version, h.width, h.height, h.channels, h.quality, "overfitted", h.weights_hash.hex(), len(data),
+        mode, p = (("lossless", LosslessPayload.from_bytes(f.lossless)) if f.lossless is not None
+                   else ("overfitted", OverfitPayload.from_bytes(f.overfit)))
+        return Info(version, h.width, h.height, h.channels, h.quality, mode, h.weights_hash.hex(), len(data),
                     len(data) * 8 / (h.width * h.height), [(c.type, len(c.payload)) for c in chunks], ("fidelity",),
-                    None, h.model_id, None, "overfitted", p.macs_per_pixel(), len(p.weights), f.icc, f.exif)
+                    None, h.model_id, None, mode, p.macs_per_pixel(), len(p.weights), f.icc, f.exif)
     from . import zoo
 
     try:

@@ -82,14 +82,10 @@ def _save(im: Image.Image, fp, filename) -> None:
                          "convert the image first if that is what you want")
     if im.mode not in ("L", "RGB", "RGBA"):
         im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
-    if lossless:
-        data = encode(np.asarray(im), icc=icc or None, exif=exif or None, lossless=True,
-                      **{k: v for k, v in info.items() if k not in ("lossless", "icc_profile", "exif")})
-    else:
-        data = encode(np.asarray(im), quality=info.get("quality"), bpp=info.get("bpp"), icc=icc or None,
-                      exif=exif or None, effort=info.get("effort", 0), seconds=info.get("seconds"),
-                      realism=info.get("realism"), model=info.get("model"), roi=info.get("roi"),
-                      roi_quality=info.get("roi_quality"), aq=info.get("aq", False))
+    data = encode(np.asarray(im), quality=info.get("quality"), bpp=info.get("bpp"), icc=icc or None,
+                  exif=exif or None, effort=info.get("effort", 0), seconds=info.get("seconds"),
+                  realism=info.get("realism"), model=info.get("model"), roi=info.get("roi"),
+                  roi_quality=info.get("roi_quality"), aq=info.get("aq", False), lossless=lossless)
     fp.write(data)
 
 

@@ -13,8 +13,6 @@ import time
 
 import numpy as np
 
-from bitstream.container import FormatError
-
 MAX_PIXELS = 1 << 21  # the encoder holds every pixel's context at once: ~3.7 KB per pixel, 2 Mpx ~7.5 GB
 
 
@@ -42,10 +40,7 @@ def encode(planes: np.ndarray, progress=None, **config) -> bytes:
 
 
 def decode(payload: bytes, height: int, width: int, planes: int) -> np.ndarray:
-    from bitstream.lossless import LosslessPayload
-
+    """PIXL payload -> (height, width, planes) uint8; ``planes``: the header's channel count."""
     from . import codec
 
-    if LosslessPayload.from_bytes(payload).planes != planes:
-        raise FormatError(f"PIXL chunk codes a different plane count than the header's {planes} channels")
-    return codec.decode(payload, height, width)
+    return codec.decode(payload, height, width, planes)

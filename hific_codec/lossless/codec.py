@@ -129,9 +129,12 @@ def encode(planes: np.ndarray, cfg: LosslessConfig | None = None, progress=None)
     return Encoded(p.to_bytes(), len(p.weights), len(p.pixels), time.perf_counter() - t0)
 
 
-def decode(payload: bytes, h: int, w: int) -> np.ndarray:
-    """PIXL payload -> (h, w, planes) uint8, exactly the encoder's input."""
+def decode(payload: bytes, h: int, w: int, planes: int | None = None) -> np.ndarray:
+    """PIXL payload -> (h, w, planes) uint8, exactly the encoder's input; ``planes``, when given,
+    must be the payload's plane count (the header's channels)."""
     p = fmt.LosslessPayload.from_bytes(payload)
+    if planes is not None and p.planes != planes:
+        raise FormatError(f"PIXL chunk codes a different plane count than the header's {planes} channels")
     tables = tables_fmt.laplace_tables()
     wdec = entropy.StreamDecoder(p.weights)
     ints = [wdec.decode(_zero_mean(np.empty(math.prod(s)), k), tables).reshape(s)
