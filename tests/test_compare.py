@@ -102,3 +102,11 @@ def test_the_page_reports_a_broken_image(small_page, tmp_path):
     shutil.copytree(index.parent, broken)
     (broken / points[0]["crop"]).unlink()
     assert compare.selftest(broken / "index.html").startswith("FAIL broken images")
+
+
+def test_the_committed_page_carries_the_current_script_and_style():
+    """The committed page holds copies of compare_page/ (it must open alone from file://): they
+    may not drift from the source."""
+    page = ROOT / "benchmarks" / "results" / "compare"
+    for f in sorted(compare.STATIC.iterdir()):
+        assert (page / f.name).read_bytes() == f.read_bytes(), f"{f.name}: rerun python -m benchmarks.compare"
