@@ -253,26 +253,33 @@ class StreamDecoder:
 
     def decode_rows(self, indexes: np.ndarray, tables: TableSet) -> np.ndarray:
         """The next part of an `encode_rows` stream: int64 symbols in the shape of ``indexes``."""
-        import constriction
-
         narrow, rows = _rows(tables)
         shape = np.asarray(indexes).shape
         idx = _flat_indexes(indexes, len(tables))
-        out = np.empty(idx.size, dtype=np.int64)
         nar = narrow[idx]
-        k = idx[nar]
-        v = np.zeros(0, np.int64)
-        if k.size:
-            with _invalid_stream():
-                v = self._dec.decode(constriction.stream.model.Categorical(perfect=False), rows[k]).astype(np.int64)
-        esc = v >= _lengths(tables)[k] - 1  # the escape entry, or a zero-padded one (a damaged stream)
-        narrow_out = v + tables.offsets[k]
-        if (~nar).any():
-            out[~nar] = self.decode(idx[~nar], tables)
+        if nar.all():  # the common case, kept lean: decoders call this once per wavefront
+            out, esc = self._narrow(idx, tables, rows)
+            if esc.any():
+                out[esc] = self._raw(int(esc.sum()))
+            return out.reshape(shape)
+        # the stream order: the narrow tables' symbols, the other tables' part, the narrow escapes
+        out = np.empty(idx.size, dtype=np.int64)
+        narrow_out, esc = self._narrow(idx[nar], tables, rows)
+        out[~nar] = self.decode(idx[~nar], tables)
         if esc.any():
             narrow_out[esc] = self._raw(int(esc.sum()))
         out[nar] = narrow_out
         return out.reshape(shape)
+
+    def _narrow(self, k: np.ndarray, tables: TableSet, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Symbols of narrow tables ``k`` (escapes not yet read) and where the escapes are."""
+        if not k.size:
+            return np.zeros(0, np.int64), np.zeros(0, bool)
+        with _invalid_stream():
+            v = self._dec.decode(_row_family(tables), rows[k]).astype(np.int64)
+        esc = v >= _lengths(tables)[k] - 1  # the escape entry, or a zero-padded one (a damaged stream)
+        v += tables.offsets[k]
+        return v, esc
 
 
 @contextmanager
@@ -282,6 +289,15 @@ def _invalid_stream():
         yield
     except (ValueError, RuntimeError, AssertionError) as e:
         raise FormatError(f"entropy-coded stream is invalid: {e}") from None
+
+
+def _row_family(tables: TableSet):
+    got = tables._models.get("family")
+    if got is None:
+        import constriction
+
+        got = tables._models["family"] = constriction.stream.model.Categorical(perfect=False)
+    return got
 
 
 def _lengths(tables: TableSet) -> np.ndarray:

@@ -111,6 +111,21 @@ def test_exact_arm_follows_the_float_arm():
     assert np.abs(elb / scale - log_b.detach().numpy()).max() < 0.1
 
 
+def test_table_choice_is_the_specified_integer_rounding():
+    """params() uses lookup tables; SPEC.md states the rule as shifts: check them against it."""
+    mu = np.arange(-70_000, 70_000, 7, dtype=np.int64)
+    log_b = np.arange(mu.size, dtype=np.int64) % 3000 - 1500
+    idx, centre = exact.params(mu, log_b)
+    half = 1 << (exact.ACT_SHIFT - 1)
+    want_centre = (mu + half) >> exact.ACT_SHIFT
+    f = mu - (want_centre << exact.ACT_SHIFT)
+    frac = ((2 * fmt.FRACTIONS * f + (1 << exact.ACT_SHIFT)) >> (exact.ACT_SHIFT + 1)) + fmt.FRACTIONS // 2
+    k = np.array([sum(t <= v for t in exact.THRESHOLDS) for v in log_b[:3000]])
+    assert np.array_equal(centre, want_centre)
+    assert np.array_equal(idx[:3000], fmt.table_index(frac[:3000], k))
+    assert np.array_equal(idx // fmt.SCALES, frac) and set(np.unique(frac)) == set(range(fmt.FRACTIONS))
+
+
 def test_format_and_model_agree_on_the_context_size():
     assert fmt.context_size() == CONTEXT
 

@@ -42,25 +42,33 @@ class ExactARM:
         check_bounds(ints, shift)
         w = [np.asarray(t, dtype=np.float64) for t in ints]
         n = len(CAUSAL)
+        # Layers 2 and 3 carry the 2^-shift of their products in their weights: scaling by a power
+        # of two keeps every product and partial sum exact (integers in units of 2^-shift below
+        # 2^53), so floor(x @ (w·2^-s) + b·2^-s) equals floor((x @ w + b)·2^-s), one operation fewer.
+        inv, one = 2.0**-shift, float(1 << ACT_SHIFT)
         self.w1c, self.w1p = np.ascontiguousarray(w[0][:, :n].T), np.ascontiguousarray(w[0][:, n:].T)
-        one = float(1 << ACT_SHIFT)
-        self.b1, self.w2, self.b2 = w[1], np.ascontiguousarray(w[2].T), w[3] * one
-        self.w3, self.b3 = np.ascontiguousarray(w[4].T), w[5] * one
-        self.inv = 2.0 ** -shift
+        self.b1, self.up = w[1], one * inv
+        self.w2, self.b2 = np.ascontiguousarray(w[2].T) * inv, w[3] * (one * inv)
+        self.w3, self.b3 = np.ascontiguousarray(w[4].T) * inv, w[5] * (one * inv)
 
     def parent_part(self, x: np.ndarray) -> np.ndarray:
         """(n, len(PARENT)) parent context -> first-layer partial sums, bias included (integers)."""
         return x @ self.w1p + self.b1
 
     def __call__(self, causal: np.ndarray, pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        one = float(1 << ACT_SHIFT)
         a = causal @ self.w1c
         a += pre
-        h1 = np.floor(np.maximum(a, 0.0) * (one * self.inv))
+        np.maximum(a, 0.0, out=a)
+        a *= self.up
+        h1 = np.floor(a, out=a)
         a = h1 @ self.w2
         a += self.b2
-        h2 = np.floor(np.maximum(a, 0.0) * self.inv) + h1
-        o = np.floor((h2 @ self.w3 + self.b3) * self.inv).astype(np.int64)
+        np.maximum(a, 0.0, out=a)
+        np.floor(a, out=a)
+        a += h1
+        o = a @ self.w3
+        o += self.b3
+        o = np.floor(o, out=o).astype(np.int64)
         return o[:, 0], o[:, 1]
 
 
@@ -78,14 +86,24 @@ def check_bounds(ints: list[np.ndarray], shift: int) -> None:
         raise FormatError("OFIT ARM weights too large for exact evaluation")
 
 
-def params(mu: np.ndarray, log_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(μ, log b) fixed point -> (table index, integer centre): the symbol is ŷ - centre."""
-    half = 1 << (ACT_SHIFT - 1)
-    centre = (mu + half) >> ACT_SHIFT  # arithmetic shift: floor
-    f = mu - (centre << ACT_SHIFT)  # [-half, half)
+def _fraction_bins() -> np.ndarray:
+    """Table-index contribution of a mean's offset f = u - 2^(ACT_SHIFT-1) from its centre,
+    u = 0 .. 2^ACT_SHIFT - 1: bin round(FRACTIONS·f / 2^ACT_SHIFT) + FRACTIONS // 2 (integer shifts)."""
+    f = np.arange(1 << ACT_SHIFT, dtype=np.int64) - (1 << (ACT_SHIFT - 1))
     frac = ((2 * fmt.FRACTIONS * f + (1 << ACT_SHIFT)) >> (ACT_SHIFT + 1)) + fmt.FRACTIONS // 2
-    k = np.searchsorted(THRESHOLDS, log_b, side="right")
-    return fmt.table_index(frac, k), centre
+    return fmt.table_index(frac, 0)
+
+
+FRACTION_BINS = _fraction_bins()
+
+
+def params(mu: np.ndarray, log_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(μ, log b) fixed point -> (table index, integer centre): the symbol is ŷ - centre.  The
+    centre is μ rounded half up, floor((μ + half) / 2^ACT_SHIFT); the remainder picks the bin."""
+    m = mu + (1 << (ACT_SHIFT - 1))
+    idx = FRACTION_BINS[m & ((1 << ACT_SHIFT) - 1)]
+    idx += np.searchsorted(THRESHOLDS, log_b, side="right")
+    return idx, m >> ACT_SHIFT
 
 
 def wavefronts(h: int, w: int) -> list[np.ndarray]:
@@ -151,14 +169,13 @@ def decode_grids(shapes: list[tuple[int, int]], arm: ExactARM, read) -> list[np.
         h, w = shapes[l]
         pre = _parent_pre(arm, grids[l + 1] if l + 1 < len(shapes) else None, h, w)
         pad = _Padded(h, w)
-        pre = pre[pad.order]
-        for a, b in zip(pad.bounds[:-1], pad.bounds[1:]):
-            mu, log_b = arm(pad.buf[pad.neighbours[a:b]], pre[a:b])
-            idx, centre = params(mu, log_b)
-            v = read(idx) + centre
-            if v.size and np.abs(v).max() > LATENT_MAX:
+        pre, buf, nb, slots = pre[pad.order], pad.buf, pad.neighbours, pad.slots
+        for a, b in zip(pad.bounds[:-1].tolist(), pad.bounds[1:].tolist()):
+            idx, v = params(*arm(buf[nb[a:b]], pre[a:b]))
+            v += read(idx)
+            if v.max(initial=0) > LATENT_MAX or v.min(initial=0) < -LATENT_MAX:
                 raise FormatError("OFIT latent out of range")
-            pad.buf[pad.slots[a:b]] = v
+            buf[slots[a:b]] = v
         grids[l] = pad.grid()
     return grids
 
