@@ -13,7 +13,7 @@ import zlib
 from dataclasses import dataclass
 
 MAGIC = b"\x89NIC"
-VERSION = (1, 7)  # newest (major, minor) this reader knows; a major bump means older readers cannot decode new files
+VERSION = (1, 8)  # newest (major, minor) this reader knows; a major bump means older readers cannot decode new files
 MAX_CHUNK_BYTES = (1 << 28) - 1  # 256 MiB: far above any real chunk, caps what a header may make us read
 _MAX_LEN_BYTES = 4  # ULEB128 of MAX_CHUNK_BYTES fits in 4 bytes
 # A real file has at most 512 tiles (2^27 pixels in tiles of at least 512 x 512) plus a few

@@ -25,8 +25,10 @@ ICC_Z, MAX_ICC = "iccz", 1 << 24  # the ICC profile as a zlib stream; a profile 
 # checkerboard passes are further split into channel slices (model 8 on).
 # 1.5 adds overfitted files (chunk OFIT, model id OVERFIT_MODEL_ID in HEAD); 1.6 quality maps
 # (chunk QMAP: a quality per latent, so the rate varies across the image); 1.7 lossless files
-# (chunk PIXL, model id OVERFIT_MODEL_ID: like an overfitted file, it carries its own model).
+# (chunk PIXL, model id OVERFIT_MODEL_ID: like an overfitted file, it carries its own model); 1.8
+# overfitted files whose latent grids are coded interleaved (flagged in OFIT's first byte).
 V1_0, V1_1, V1_2, V1_3, V1_4, V1_5, V1_6, V1_7 = (1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (1, 5), (1, 6), (1, 7)
+V1_8 = (1, 8)
 QMAP_UNIT, QMAP_MAX = 2, 200  # QMAP entries are qualities in half steps: 0..200 for 0..100
 LATENT_STRIDE = 16  # pixels per latent of the hyperprior's y grid (of the padded image)
 OVERFIT_MODEL_ID = 0  # HEAD's model id of a file that carries its own decoder (OFIT or PIXL)
@@ -109,8 +111,12 @@ def write(f: NicFile, min_version: tuple[int, int] = V1_0) -> bytes:
         chunks.append(Chunk(t, v))
     if f.realism is not None:
         chunks.append(Chunk(REALISM, struct.pack(">H", round(f.realism * REALISM_SCALE))))
-    needs = (V1_7 if f.lossless is not None else V1_5 if f.overfit is not None else V1_6 if f.qmap is not None
-             else V1_0 if f.tiles is None else V1_1)
+    if f.lossless is not None:
+        needs = V1_7
+    elif f.overfit is not None:
+        needs = V1_8 if _interleaved(f.overfit) else V1_5
+    else:
+        needs = V1_6 if f.qmap is not None else V1_0 if f.tiles is None else V1_1
     return pack_chunks(chunks, max(min_version, needs))
 
 
@@ -150,6 +156,8 @@ def read(data: bytes, *, verify: bool = True) -> NicFile:
             extra["alpha"] = None  # alpha is a PIXL plane: a stray alph chunk is skipped, like any
             return NicFile(header, b"", (), lossless=pixl.payload, **extra)  # NicFile refuses an rlsm
         ofit = take("OFIT").payload
+        if _interleaved(ofit) and version < V1_8:
+            raise FormatError(f"OFIT with interleaved latents in a version {version[0]}.{version[1]} file")
         return NicFile(header, b"", (), overfit=ofit, **_ancillary(chunks[pos:]))  # NicFile refuses an rlsm
     tile_chunk = take("TILE", required=False)
     if tile_chunk is not None and version < V1_1:
@@ -170,6 +178,11 @@ def read(data: bytes, *, verify: bool = True) -> NicFile:
     n = 1 if tiles is None else tiles.count(header.width, header.height)
     ys = tuple(take("YLAT").payload for _ in range(n))
     return NicFile(header, z, ys, tiles=tiles, qmap=qmap, **_ancillary(chunks[pos:]))
+
+
+def _interleaved(ofit: bytes) -> bool:
+    """OFIT's order nibble (bitstream.overfit) says interleaved; the payload is parsed later."""
+    return bool(ofit) and ofit[0] >> 4 != 0
 
 
 def _ancillary(chunks) -> dict:

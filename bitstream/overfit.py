@@ -1,8 +1,10 @@
-"""The OFIT chunk: an overfitted file's own decoder (network weights) and latents (format 1.5).
+"""The OFIT chunk: an overfitted file's own decoder (network weights) and latents (format 1.5;
+interleaved latent order 1.8).
 
 Payload, big-endian:
 
-    u8  levels          latent grids (1..8), the finest at full resolution
+    u8  levels          low 4 bits: latent grids (1..8), the finest at full resolution; high 4
+                        bits: the latents' order, 0 grid by grid (1.5), 1 interleaved (1.8)
     u8  arm_hidden      ARM width (1..64)
     u8  syn_hidden      synthesis 1x1 width (1..64)
     u8  syn_residual    residual 3x3 convolutions (0..4)
@@ -12,8 +14,9 @@ Payload, big-endian:
     u32                 n, the weight stream's length in bytes
     n bytes             range-coded weights (entropy.encode_parts): the T tensors in order, each
                         element with the zero-mean table of its tensor's scale index
-    ...                 range-coded latents: grids coarsest first, each grid in anti-diagonal
-                        wavefronts j + 3i = t, one part per wavefront (hific_codec.overfit.exact)
+    ...                 range-coded latents: each grid in anti-diagonal wavefronts j + 3i = t,
+                        the grids coarsest first or interleaved, one part per step of that
+                        order (hific_codec.overfit.exact.Plan)
 
 Weights and latents share the Laplace table set `laplace_tables` (mean fraction x scale); the
 weights use the zero-mean tables.  This module knows sizes and tables only; the decoder lives in
@@ -39,6 +42,7 @@ LOG_B_STEP = 9.6 / 63
 FRACTIONS = 9
 TAIL = 21.0  # support +-ceil(TAIL * b) + 1: Laplace tail mass e^-21 ~ 8e-10
 HEAD_SIZE = 6
+ORDER_INTERLEAVED = 1  # high nibble of the levels byte: the grids' wavefronts interleaved (1.8)
 MAX_LEVELS, MAX_WIDTH, MAX_RESIDUAL, MAX_SHIFT = 8, 64, 4, 16
 
 
@@ -93,6 +97,7 @@ class OverfitPayload:
     weight_scales: tuple[int, ...]  # one Laplace scale index per weight tensor
     weights: bytes  # range-coded network weights
     latents: bytes  # range-coded latent grids
+    interleaved: bool = False  # the latents' order: False grid by grid (1.5), True interleaved (1.8)
 
     def __post_init__(self) -> None:
         for name, v, hi in (("levels", self.levels, MAX_LEVELS), ("arm_hidden", self.arm_hidden, MAX_WIDTH),
@@ -118,7 +123,7 @@ class OverfitPayload:
         return shapes
 
     def to_bytes(self) -> bytes:
-        head = struct.pack(">6B", self.levels, self.arm_hidden, self.syn_hidden, self.syn_residual,
+        head = struct.pack(">6B", self.levels | (ORDER_INTERLEAVED << 4 if self.interleaved else 0), self.arm_hidden, self.syn_hidden, self.syn_residual,
                            self.arm_shift, self.syn_shift)
         return head + bytes(self.weight_scales) + struct.pack(">I", len(self.weights)) + self.weights + self.latents
 
@@ -127,6 +132,9 @@ class OverfitPayload:
         if len(payload) < HEAD_SIZE:
             raise FormatError(f"OFIT chunk has {len(payload)} bytes, fewer than its {HEAD_SIZE}-byte header")
         L, a, s, r, ash, ssh = struct.unpack(">6B", payload[:HEAD_SIZE])
+        order, L = L >> 4, L & 0x0F
+        if order > ORDER_INTERLEAVED:
+            raise FormatError(f"OFIT latent order {order} unknown (0 and {ORDER_INTERLEAVED} are defined)")
         n = 10 + 2 * r
         if r > MAX_RESIDUAL:
             raise FormatError(f"OFIT syn_residual {r} outside 0..{MAX_RESIDUAL}")
@@ -136,7 +144,8 @@ class OverfitPayload:
         (nw,) = struct.unpack(">I", payload[at : at + 4])
         if len(payload) < at + 4 + nw:
             raise FormatError(f"OFIT weight stream of {nw} bytes runs past the chunk")
-        return cls(L, a, s, r, ash, ssh, tuple(payload[HEAD_SIZE:at]), payload[at + 4 : at + 4 + nw], payload[at + 4 + nw :])
+        return cls(L, a, s, r, ash, ssh, tuple(payload[HEAD_SIZE:at]), payload[at + 4 : at + 4 + nw], payload[at + 4 + nw :],
+                   order == ORDER_INTERLEAVED)
 
     def macs_per_pixel(self) -> int:
         return macs_per_pixel(self.levels, self.arm_hidden, self.syn_hidden, self.syn_residual)

@@ -5,8 +5,8 @@
     python -m tests.fuzz --target salvage --runs 20000    # decode(verify=False): damaged files
 
 Inputs derive from valid files: seeds are encoded at start with the shipped weights (RGB, grey,
-RGBA, 1x1, a tiled 1.1 file, ICC/EXIF, an overfitted 1.5 file, a 1.6 quality map, a 1.7 lossless
-file), plus the committed corpus in ``tests/fuzz_corpus/``.
+RGBA, 1x1, a tiled 1.1 file, ICC/EXIF, overfitted 1.8 and 1.5 files, a 1.6 quality map, a 1.7
+lossless file), plus the committed corpus in ``tests/fuzz_corpus/``.
 A structure-aware mutator changes one chunk's payload, a header field (absurd sizes, unknown
 models, ...), the tile layout, the version, or the chunk list (drop, duplicate, swap), and usually
 re-seals the CRCs so that mutants get past the checksums into the entropy decoder and the
@@ -63,7 +63,8 @@ def seeds() -> dict[str, bytes]:
         "tiny1x1_q100": hific_codec.encode(rgb[:1, :1], 100),
         "meta32x32_q50": hific_codec.encode(rgb[:32, :32], 50, icc=b"\0" * 40, exif=b"Exif\0\0MM"),
         "tiled16x1090_q40": hific_codec.encode(rgb[:16, :1090 - 768].repeat(4, axis=1)[:, :1090], 40),
-        "overfit24x32_q50": hific_codec.encode(rgb[200:224, 300:332], 50, effort=3, seconds=1),  # format 1.5
+        "overfit24x32_q50": hific_codec.encode(rgb[200:224, 300:332], 50, effort=3, seconds=1),  # 1.8: interleaved
+        "overfit15_48x64": (Path(__file__).parent / "golden" / "of_crop48x64_q60.nic").read_bytes(),  # grid by grid
         "roi48x64_q20": hific_codec.encode(rgb[200:248, 300:364], 20, roi=[(8, 8, 24, 16)]),  # 1.6: QMAP
         "iccz32x32_q40": hific_codec.encode(rgb[:32, :32], 40, icc=bytes(range(64)) * 8),  # compressed ICC
         "lossless24x32": hific_codec.encode(rgb[200:224, 300:332], lossless=True),  # 1.7: PIXL

@@ -3,7 +3,7 @@
     .venv/bin/python -m tests.make_golden
     .venv/bin/python -m tests.make_golden --realism-only   # a generator or its latents changed
     .venv/bin/python -m tests.make_golden --refs           # (re)write reference pixels and latent pins
-    .venv/bin/python -m tests.make_golden --overfit        # add the overfitted (format 1.5) files
+    .venv/bin/python -m tests.make_golden --overfit        # add the overfitted (format 1.8) files
     .venv/bin/python -m tests.make_golden --qmap           # add the quality-map (format 1.6) files
     .venv/bin/python -m tests.make_golden --lossless       # add the lossless (format 1.7) files
 
@@ -92,16 +92,17 @@ def overfit_latents(f) -> list[np.ndarray]:
 OVERFIT_WEIGHTS = "overfit"  # golden.json's weights field for overfitted files (they carry their decoder)
 
 
-def overfit_cases() -> dict[str, tuple[np.ndarray, float]]:
+def overfit_cases(prefix: str) -> dict[str, tuple[np.ndarray, float]]:
     c = cases()
-    return {"of_crop48x64_q60": (c["crop64x96_q10"][0][:48, :64], 60.0), "of_grey33x17_q80": c["grey33x17_q80"],
-            "of_rgba40x40_q30": c["rgba40x40_q30"]}
+    return {f"{prefix}_crop48x64_q60": (c["crop64x96_q10"][0][:48, :64], 60.0),
+            f"{prefix}_grey33x17_q80": c["grey33x17_q80"], f"{prefix}_rgba40x40_q30": c["rgba40x40_q30"]}
 
 
 def add_overfit(table: dict) -> None:
-    """Overfitted files (format 1.5): the encoder's float fit is not reproducible across machines,
-    so each file is written once; decoders must keep decoding it."""
-    for name, (img, q) in overfit_cases().items():
+    """Overfitted files as the encoder writes them now (format 1.8, prefix of18; the 1.5 files,
+    prefix of, were written by an earlier encoder): the encoder's float fit is not reproducible
+    across machines, so each file is written once; decoders must keep decoding it."""
+    for name, (img, q) in overfit_cases("of18").items():
         if name in table:
             continue
         data = hific_codec.encode(img, q, effort=3, seconds=3)

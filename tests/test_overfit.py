@@ -41,7 +41,7 @@ def test_round_trip_and_info(small, small_file):
     assert out.shape == small.shape and out.dtype == np.uint8
     assert psnr(small, out) > 15  # the fit starts near 7 dB; 4 s of it measured 19-29 dB here
     i = hific_codec.info(small_file)
-    assert i.mode == "overfitted" and i.version == (1, 5) and i.decoders == ("fidelity",)
+    assert i.mode == "overfitted" and i.version == (1, 8) and i.decoders == ("fidelity",)
     assert 0 < i.weight_bytes < len(small_file) and i.macs_per_pixel == OverfitConfig().macs_per_pixel()
     assert np.array_equal(hific_codec.decode(small_file), out)  # decoding is deterministic
     batch = hific_codec.decode_batch([small_file, hific_codec.encode(small, 50)])
@@ -66,32 +66,39 @@ def _random_arm(seed: int, hidden: int = 8, shift: int = 8) -> exact.ExactARM:
     return exact.ExactARM(ints, shift)
 
 
-def test_wavefront_decoder_recovers_the_one_shot_encoder_exactly():
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_wavefront_decoder_recovers_the_one_shot_encoder_exactly(interleaved):
     rng = np.random.default_rng(3)
     shapes = grid_shapes(4, 40, 56)
     grids = [np.round(rng.laplace(0, 2.0, s)).astype(np.int64) for s in shapes]
     grids[0][3, 4], grids[1][0, 0], grids[2][1, 2] = 900, -4000, 70  # escapes
     arm = _random_arm(1)
     tables = fmt.laplace_tables()
-    data = encode_rows(exact.encode_parts(grids, arm), tables)
+    data = encode_rows(exact.encode_parts(grids, arm, interleaved), tables)
     dec = StreamDecoder(data)
-    got = exact.decode_grids(shapes, arm, lambda idx: dec.decode_rows(idx, tables))
+    got = exact.decode_grids(shapes, arm, lambda idx: dec.decode_rows(idx, tables), interleaved)
     assert all(np.array_equal(a, b) for a, b in zip(got, grids))
 
 
-def test_wavefronts_respect_the_causal_context():
-    fronts = exact.wavefronts(5, 7)
-    t_of = np.empty(35, int)
-    for t, f in enumerate(fronts):
-        t_of[f] = t
-    assert sorted(np.concatenate(fronts)) == list(range(35))
-    from hific_codec.overfit.model import CAUSAL
-
-    for i in range(5):
-        for j in range(7):
-            for di, dj in CAUSAL:
-                if 0 <= i + di < 5 and 0 <= j + dj < 7:
-                    assert t_of[(i + di) * 7 + j + dj] < t_of[i * 7 + j]
+@pytest.mark.parametrize("shape", [(40, 56), (1, 1), (3, 130), (130, 2), (64, 64)])
+@pytest.mark.parametrize("interleaved", [False, True])
+def test_every_context_is_decoded_in_an_earlier_step(shape, interleaved):
+    """Each latent is decoded once, and everything its context reads (causal neighbours, the
+    parent's 3x3) was decoded in an earlier step, or is padding that stays zero."""
+    shapes = grid_shapes(min(7, 1 + int(np.log2(max(shape)))), *shape)
+    plan = exact.Plan(shapes, interleaved)
+    step_of = np.full(plan.size, -1)  # padding: never written, always 0
+    b = plan.bounds
+    for k in range(len(b) - 1):
+        own = plan.slots[b[k] : b[k + 1], 0]
+        assert (step_of[own] == -1).all()
+        step_of[own] = k
+    assert (step_of >= 0).sum() == sum(h * w for h, w in shapes) == b[-1]
+    for k in range(len(b) - 1):
+        assert step_of[plan.context(b[k], b[k + 1])].max(initial=-1) < k
+    if interleaved and len(shapes) > 1:  # interleaving pays: about the finest grid's wavefronts
+        h, w = shapes[0]
+        assert len(b) - 1 <= w + 3 * (h - 1) + exact.INTERLEAVE_LAG * (len(shapes) - 1)
 
 
 def test_exact_arm_follows_the_float_arm():
@@ -102,10 +109,7 @@ def test_exact_arm_follows_the_float_arm():
     ctx = torch.randint(-3, 4, (500, CONTEXT)).double()
     mu, log_b = arm.double()(ctx)
     e = exact.ExactARM(exact.arm_ints(arm, 10), 10)
-    from hific_codec.overfit.model import CAUSAL
-
-    n = len(CAUSAL)
-    emu, elb = e(ctx[:, :n].numpy(), e.parent_part(ctx[:, n:].numpy()))
+    emu, elb = e(ctx.numpy())
     scale = 2.0 ** exact.ACT_SHIFT
     assert np.abs(emu / scale - mu.detach().numpy()).max() < 0.1
     assert np.abs(elb / scale - log_b.detach().numpy()).max() < 0.1
@@ -152,12 +156,15 @@ def test_context_of_the_training_model_matches_the_coder():
     g = rng.integers(-5, 6, (1, 8, 12)).astype(np.float64)
     parent = rng.integers(-5, 6, (1, 4, 6)).astype(np.float64)
     ctx = contexts(torch.from_numpy(g), torch.from_numpy(parent))[0].numpy()
-    pad = exact._Padded(8, 12)
-    pad.buf[pad.slots] = g[0].ravel()[pad.order]  # the coder lists latents in wavefront order
+    plan = exact.Plan([(8, 12), (4, 6)], interleaved=True)
+    buf = plan.buffer([g[0].astype(np.int64), parent[0].astype(np.int64)])
+    got = buf[plan.context(0, len(plan.slots))]
+    fine = plan.slots[:, 0] < plan.slots[:, 1]  # the finest grid's latents (their parents lie below)
+    i, j = np.divmod(plan.slots[fine, 0], plan.stride)
+    assert np.array_equal(got[fine], ctx[i - plan.row[0], j - 2])
+    assert [a.tolist() for a in plan.grids(buf)] == [g[0].tolist(), parent[0].tolist()]
     from hific_codec.overfit.model import CAUSAL
 
-    assert np.array_equal(pad.buf[pad.neighbours], ctx.reshape(96, -1)[pad.order, : len(CAUSAL)])
-    assert np.array_equal(pad.grid(), g[0])
     assert ctx[5, 7, len(CAUSAL) + 4] == parent[0, 2, 3]  # the parent itself, in the 3x3's centre
 
 
@@ -190,9 +197,15 @@ def test_overfit_chunk_rules():
     with pytest.raises(FormatError, match="OFIT"):
         NicFile(Header(8, 8, 3, 8, b"\0" * 4, 50), b"", (), overfit=b"x")
     data = bitstream.write(NicFile(h0, b"", (), overfit=b"\1" * 40))
-    assert data[4:6] == bytes([1, 5])
+    assert data[4:6] == bytes([1, 5])  # grid by grid: readable since 1.5
     with pytest.raises(FormatError, match="version 1.4"):
         bitstream.read(bitstream.pack_chunks(bitstream.unpack_chunks(data)[1], (1, 4)))
+    data = bitstream.write(NicFile(h0, b"", (), overfit=b"\x11" + b"\1" * 39))
+    assert data[4:6] == bytes([1, 8])  # interleaved: 1.8
+    with pytest.raises(FormatError, match="interleaved latents in a version 1.7"):
+        bitstream.read(bitstream.pack_chunks(bitstream.unpack_chunks(data)[1], (1, 7)))
+    with pytest.raises(FormatError, match="latent order 2 unknown"):
+        fmt.OverfitPayload.from_bytes(b"\x21" + b"\1" * 39)
 
 
 def test_bpp_target_is_never_exceeded(small):

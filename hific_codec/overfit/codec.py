@@ -3,8 +3,8 @@
 Encode: fit.fit (float, the model's own rate estimate) -> the ARM's weights in fixed point
 (`arm_shift` chosen for the fewest total bits: weights plus latents as really coded) -> the
 synthesis weights quantised (`syn_shift` chosen for the lowest MSE + λ·bpp of the decoded image)
--> two range-coded streams: the weight tensors, then the latents wavefront by wavefront
-(exact.encode_parts).  Decode: the weights -> exact ARM -> the latents wavefront by wavefront ->
+-> two range-coded streams: the weight tensors, then the latents in the interleaved order of
+exact.Plan (exact.encode_parts).  Decode: the weights -> exact ARM -> the latents step by step ->
 bicubic upsampling and the float synthesis, in row bands with a halo.
 """
 from __future__ import annotations
@@ -129,7 +129,7 @@ def code(rgb: np.ndarray, fr: FitResult) -> Encoded:
                for t, k in zip(arm_w + syn_w, arm_scales + syn_scales)]
     payload = fmt.OverfitPayload(cfg.levels, cfg.arm_hidden, cfg.syn_hidden, cfg.syn_residual, arm_shift, syn_shift,
                                  tuple(arm_scales + syn_scales), entropy.encode_parts(weights, tables),
-                                 entropy.encode_rows(parts, tables))
+                                 entropy.encode_rows(parts, tables), interleaved=True)
     return Encoded(payload.to_bytes(), len(payload.weights), len(payload.latents), fr.iterations, fr.seconds)
 
 
@@ -141,7 +141,7 @@ def decode_latents(p: fmt.OverfitPayload, h: int, w: int) -> tuple[list[np.ndarr
             for shape, k in zip(p.tensor_shapes(), p.weight_scales)]
     arm = exact.ExactARM(ints[:6], p.arm_shift)
     dec = entropy.StreamDecoder(p.latents)
-    grids = exact.decode_grids(grid_shapes(p.levels, h, w), arm, lambda idx: dec.decode_rows(idx, tables))
+    grids = exact.decode_grids(grid_shapes(p.levels, h, w), arm, lambda idx: dec.decode_rows(idx, tables), p.interleaved)
     return ints, grids
 
 

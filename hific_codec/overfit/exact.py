@@ -1,6 +1,7 @@
 """The overfitted model's coding side, exact on every machine: fixed-point ARM, table choice, and
-the coding order that the encoder and the decoder share (grids coarsest first, each grid in
-anti-diagonal wavefronts j + SLOPE·i = t, one range-coder part per wavefront).
+the coding order that the encoder and the decoder share (`Plan`: each grid in anti-diagonal
+wavefronts j + SLOPE·i = t, the grids one after another or interleaved, one range-coder part per
+step of the order).
 
 The ARM runs on integers held in float64 (weights in units of 2^-shift, activations in units of
 2^-ACT_SHIFT): every product and partial sum is an integer below 2^53, so any summation order
@@ -12,12 +13,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 
 from bitstream import overfit as fmt
 from bitstream.container import FormatError
 
-from .model import ARM, CAUSAL, PARENT, SLOPE, contexts
+from .model import ARM, CAUSAL, PARENT, SLOPE
 
 ACT_SHIFT = 8  # ARM activations: integers in units of 2^-8 (format constant)
 LATENT_MAX = (1 << 15) - 1  # what the escape code can carry
@@ -34,30 +34,24 @@ THRESHOLDS = _thresholds()
 
 
 class ExactARM:
-    """The ARM from integer weights.  Inputs are integer-valued (latents); outputs (μ, log b) are
-    int64 in units of 2^-ACT_SHIFT.  The first layer is split: the parent part is computed once
-    per grid, the causal part once per wavefront; both are exact, so the split changes nothing."""
+    """The ARM from integer weights.  Inputs are integer-valued contexts (latents); outputs (μ,
+    log b) are int64 in units of 2^-ACT_SHIFT."""
 
     def __init__(self, ints: list[np.ndarray], shift: int):
         check_bounds(ints, shift)
         w = [np.asarray(t, dtype=np.float64) for t in ints]
-        n = len(CAUSAL)
         # Layers 2 and 3 carry the 2^-shift of their products in their weights: scaling by a power
         # of two keeps every product and partial sum exact (integers in units of 2^-shift below
         # 2^53), so floor(x @ (w·2^-s) + b·2^-s) equals floor((x @ w + b)·2^-s), one operation fewer.
         inv, one = 2.0**-shift, float(1 << ACT_SHIFT)
-        self.w1c, self.w1p = np.ascontiguousarray(w[0][:, :n].T), np.ascontiguousarray(w[0][:, n:].T)
-        self.b1, self.up = w[1], one * inv
+        self.w1, self.b1, self.up = np.ascontiguousarray(w[0].T), w[1], one * inv
         self.w2, self.b2 = np.ascontiguousarray(w[2].T) * inv, w[3] * (one * inv)
         self.w3, self.b3 = np.ascontiguousarray(w[4].T) * inv, w[5] * (one * inv)
 
-    def parent_part(self, x: np.ndarray) -> np.ndarray:
-        """(n, len(PARENT)) parent context -> first-layer partial sums, bias included (integers)."""
-        return x @ self.w1p + self.b1
-
-    def __call__(self, causal: np.ndarray, pre: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        a = causal @ self.w1c
-        a += pre
+    def __call__(self, ctx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(n, CONTEXT) integer contexts -> (μ, log b), int64 in units of 2^-ACT_SHIFT."""
+        a = ctx @ self.w1
+        a += self.b1
         np.maximum(a, 0.0, out=a)
         a *= self.up
         h1 = np.floor(a, out=a)
@@ -106,78 +100,112 @@ def params(mu: np.ndarray, log_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return idx, m >> ACT_SHIFT
 
 
-def wavefronts(h: int, w: int) -> list[np.ndarray]:
-    """Flat (C-order) indexes of an h x w grid's latents, per wavefront t = j + SLOPE·i, in order."""
-    i, j = np.divmod(np.arange(h * w), w)
-    t = j + SLOPE * i
-    order = np.argsort(t, kind="stable")
-    return np.split(order, np.cumsum(np.bincount(t, minlength=w + SLOPE * (h - 1)))[:-1])
+INTERLEAVE_LAG = 5  # steps between a grid's wavefront t and its finer grid's: parents come first
 
 
-def _parent_pre(arm: ExactARM, parent: np.ndarray | None, h: int, w: int) -> np.ndarray:
-    """First-layer parent contributions of every latent of an h x w grid, (h * w, hidden).  The 2x2
-    children of a parent share its neighbourhood, so the sums are formed at the parent's
-    resolution and repeated (the same integers, a quarter of the work)."""
-    if parent is None:
-        return np.broadcast_to(arm.parent_part(np.zeros((1, len(PARENT)))), (h * w, arm.b1.size))
-    h2, w2 = parent.shape
-    p = np.pad(parent.astype(np.float64), 1)
-    x = np.stack([p[1 + di : 1 + di + h2, 1 + dj : 1 + dj + w2] for di, dj in PARENT], axis=-1)
-    pre = arm.parent_part(x.reshape(h2 * w2, len(PARENT))).reshape(h2, w2, -1)
-    return np.repeat(np.repeat(pre, 2, axis=0), 2, axis=1)[:h, :w].reshape(h * w, -1)
+class Plan:
+    """The latent stream's order for grids of ``shapes`` (finest first), and where each latent and
+    its context lie in one flat buffer holding all grids, zero-padded, with one row stride: a
+    latent's 12 causal neighbours are then its slot plus fixed offsets, its parent's 3x3 the
+    parent's slot plus fixed offsets, so one step of the order is one gather, one ARM call and
+    one coder part.
+
+    A grid's latents go by anti-diagonal wavefronts t = j + SLOPE·i: every causal neighbour lies
+    on an earlier one.  Step of grid l's wavefront t: t + offset[l].  Grid by grid (format 1.5):
+    the coarsest grid's wavefronts, then the next grid's, and so on.  Interleaved (1.8): grid l
+    runs INTERLEAVE_LAG steps behind grid l + 1, enough for its parents' whole 3x3 neighbourhood
+    (up to 4 wavefronts ahead at half resolution) to be decoded, so all grids advance together
+    and the steps are about as many as the finest grid's wavefronts.  Inside a step: coarsest
+    grid first, each grid's latents in row order."""
+
+    def __init__(self, shapes: list[tuple[int, int]], interleaved: bool):
+        L = len(shapes)
+        fronts = [w + SLOPE * (h - 1) if h * w else 0 for h, w in shapes]
+        offset = [0] * L
+        for l in range(L - 2, -1, -1):
+            offset[l] = offset[l + 1] + (INTERLEAVE_LAG if interleaved else fronts[l + 1])
+        # rows 0-2 are zeros: the coarsest grid's parent neighbourhood; then each grid with 2 rows
+        # above and 1 below, 2 columns left and at least 2 right
+        self.shapes, self.stride, self.row = shapes, max((w for _, w in shapes), default=0) + 4, []
+        rows = 3
+        for h, _ in shapes:
+            self.row.append(rows + 2)
+            rows += h + 3
+        self.size = rows * self.stride
+        self.offsets = np.array([di * self.stride + dj for di, dj in CAUSAL]
+                                + [di * self.stride + dj for di, dj in PARENT], dtype=np.int64)
+        n_steps = max((f + o for f, o in zip(fronts, offset)), default=0)
+        # latents per (step, grid), grids coarsest first inside a step: a counting sort, no sort
+        counts = np.zeros((n_steps, L), np.int64)
+        per_front = []
+        for l, (h, w) in enumerate(shapes):
+            t = np.arange(fronts[l])
+            lo, hi = np.maximum(0, (t - w + SLOPE) // SLOPE), np.minimum(h - 1, t // SLOPE)  # rows on wavefront t
+            n = np.maximum(hi - lo + 1, 0)
+            counts[t + offset[l], L - 1 - l] = n
+            per_front.append((t, lo, n))
+        start = (np.cumsum(counts.ravel()) - counts.ravel()).reshape(n_steps, L)
+        # (slot, parent's slot) per latent in stream order; the coarsest grid's parent: row 1, col 2
+        self.slots = np.full((int(counts.sum()), 2), self.stride + 2, np.int64)
+        for l, (t, lo, n) in enumerate(per_front):
+            first = np.cumsum(n) - n  # each wavefront's first latent in this grid's list
+            rank = np.arange(int(n.sum())) - np.repeat(first, n)
+            i = np.repeat(lo, n) + rank
+            j = np.repeat(t, n) - SLOPE * i
+            dest = np.repeat(start[t + offset[l], L - 1 - l], n) + rank
+            self.slots[dest, 0] = self._slot(l, i, j)
+            if l + 1 < L:
+                self.slots[dest, 1] = self._slot(l + 1, i // 2, j // 2)
+        self.bounds = np.concatenate([[0], np.cumsum(counts.sum(1))]).tolist()
+
+    def _slot(self, l: int, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+        return (self.row[l] + i) * self.stride + (j + 2)
+
+    def context(self, a: int, b: int) -> np.ndarray:
+        """Buffer positions of the context of the latents a..b of the stream: (b - a, CONTEXT)."""
+        idx = self.slots[a:b, CONTEXT_SOURCE]
+        idx += self.offsets
+        return idx
+
+    def _view(self, buf: np.ndarray, l: int) -> np.ndarray:
+        h, w = self.shapes[l]
+        return buf.reshape(-1, self.stride)[self.row[l] : self.row[l] + h, 2 : 2 + w]
+
+    def buffer(self, grids: list[np.ndarray]) -> np.ndarray:
+        buf = np.zeros(self.size)
+        for l, g in enumerate(grids):
+            self._view(buf, l)[...] = g
+        return buf
+
+    def grids(self, buf: np.ndarray) -> list[np.ndarray]:
+        return [self._view(buf, l).astype(np.int64) for l in range(len(self.shapes))]
 
 
-class _Padded:
-    """A grid in a zero-padded flat buffer (2 rows above, 2 columns each side), held as float64 (the
-    ARM's input type; integers below 2^53 are exact), with every latent's causal neighbours as
-    slots in that buffer, listed in wavefront order: a wavefront is then two slices."""
-
-    def __init__(self, h: int, w: int):
-        self.h, self.w, self.stride = h, w, w + 4
-        self.buf = np.zeros((h + 2) * self.stride, dtype=np.float64)
-        fronts = wavefronts(h, w)
-        self.order = np.concatenate(fronts) if fronts else np.zeros(0, np.int64)
-        self.bounds = np.cumsum([0] + [f.size for f in fronts])
-        i, j = np.divmod(self.order, w)
-        self.slots = (i + 2) * self.stride + j + 2
-        self.neighbours = self.slots[:, None] + np.array([di * self.stride + dj for di, dj in CAUSAL], dtype=np.int64)
-
-    def grid(self) -> np.ndarray:
-        return self.buf.reshape(self.h + 2, self.stride)[2:, 2:-2].astype(np.int64)
+CONTEXT_SOURCE = np.array([0] * len(CAUSAL) + [1] * len(PARENT))  # own slot, or the parent's
 
 
-def encode_parts(grids: list[np.ndarray], arm: ExactARM) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(symbols, table indexes) per wavefront, in stream order.  The encoder knows every latent,
-    so it evaluates each grid's ARM in one call: the same integers the decoder computes."""
-    parts = []
-    for l in range(len(grids) - 1, -1, -1):
-        g = grids[l]
-        h, w = g.shape
-        pre = _parent_pre(arm, grids[l + 1] if l + 1 < len(grids) else None, h, w)
-        causal = contexts(torch.from_numpy(g).to(torch.float64)[None], None)[0, :, :, : len(CAUSAL)]
-        mu, log_b = arm(causal.reshape(h * w, len(CAUSAL)).numpy(), pre)
-        idx, centre = params(mu, log_b)
-        sym = g.ravel() - centre
-        parts += [(sym[f], idx[f]) for f in wavefronts(h, w)]
-    return parts
+def encode_parts(grids: list[np.ndarray], arm: ExactARM, interleaved: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(symbols, table indexes) per step, in stream order.  The encoder knows every latent, so it
+    evaluates the ARM on all of them at once: the same integers the decoder computes."""
+    plan = Plan([g.shape for g in grids], interleaved)
+    buf = plan.buffer(grids)
+    idx, centre = params(*arm(buf[plan.context(0, len(plan.slots))]))
+    sym = buf[plan.slots[:, 0]].astype(np.int64) - centre
+    b = plan.bounds
+    return [(sym[b[k] : b[k + 1]], idx[b[k] : b[k + 1]]) for k in range(len(b) - 1)]
 
 
-def decode_grids(shapes: list[tuple[int, int]], arm: ExactARM, read) -> list[np.ndarray]:
+def decode_grids(shapes: list[tuple[int, int]], arm: ExactARM, read, interleaved: bool = True) -> list[np.ndarray]:
     """The inverse of `encode_parts`: ``read(table indexes)`` returns the next part's symbols."""
-    grids: list[np.ndarray | None] = [None] * len(shapes)
-    for l in range(len(shapes) - 1, -1, -1):
-        h, w = shapes[l]
-        pre = _parent_pre(arm, grids[l + 1] if l + 1 < len(shapes) else None, h, w)
-        pad = _Padded(h, w)
-        pre, buf, nb, slots = pre[pad.order], pad.buf, pad.neighbours, pad.slots
-        for a, b in zip(pad.bounds[:-1].tolist(), pad.bounds[1:].tolist()):
-            idx, v = params(*arm(buf[nb[a:b]], pre[a:b]))
-            v += read(idx)
-            if v.max(initial=0) > LATENT_MAX or v.min(initial=0) < -LATENT_MAX:
-                raise FormatError("OFIT latent out of range")
-            buf[slots[a:b]] = v
-        grids[l] = pad.grid()
-    return grids
+    plan = Plan(shapes, interleaved)
+    buf, ctx, own, b = np.zeros(plan.size), plan.context, plan.slots[:, 0], plan.bounds
+    for k in range(len(b) - 1):
+        idx, v = params(*arm(buf[ctx(b[k], b[k + 1])]))
+        v += read(idx)
+        if v.max(initial=0) > LATENT_MAX or v.min(initial=0) < -LATENT_MAX:
+            raise FormatError("OFIT latent out of range")
+        buf[own[b[k] : b[k + 1]]] = v
+    return plan.grids(buf)
 
 
 def quantise(t: torch.Tensor, shift: int) -> np.ndarray:
