@@ -16,6 +16,7 @@ Two table families exist:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -50,7 +51,7 @@ SCALE_BOUNDS = tuple(math.sqrt(a * b) for a, b in zip(SCALE_TABLE[:-1], SCALE_TA
 @dataclass(frozen=True)
 class TableSet:
     offsets: np.ndarray  # (K,) int64: value coded by symbol 0 of table k
-    pmfs: tuple[np.ndarray, ...]  # K float64 arrays, n_k + 1 entries, the last is the escape
+    pmfs: Sequence[np.ndarray]  # K float64 arrays, n_k + 1 entries, the last is the escape (may be lazy)
     _models: dict = field(default_factory=dict, compare=False, repr=False)
 
     def __len__(self) -> int:
@@ -176,7 +177,7 @@ def _rows(tables: TableSet) -> tuple[np.ndarray, np.ndarray]:
     """(narrow: which tables fit a row, rows: (K, ROW) their entries zero-padded), cached."""
     got = tables._models.get("rows")
     if got is None:
-        narrow = np.array([len(p) <= ROW for p in tables.pmfs])
+        narrow = _lengths(tables) <= ROW
         rows = np.zeros((len(tables.pmfs), ROW))
         for k in np.flatnonzero(narrow):
             rows[k, : len(tables.pmfs[k])] = tables.pmfs[k]
@@ -303,5 +304,7 @@ def _row_family(tables: TableSet):
 def _lengths(tables: TableSet) -> np.ndarray:
     got = tables._models.get("lengths")
     if got is None:
-        got = tables._models["lengths"] = np.array([len(p) for p in tables.pmfs], dtype=np.int64)
+        known = getattr(tables.pmfs, "lengths", None)  # a lazy table set knows them without computing
+        got = tables._models["lengths"] = known if known is not None else np.array([len(p) for p in tables.pmfs],
+                                                                                    dtype=np.int64)
     return got

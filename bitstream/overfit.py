@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -62,28 +63,52 @@ def table_index(frac: np.ndarray, k: np.ndarray) -> np.ndarray:
     return np.asarray(frac, dtype=np.int64) * SCALES + np.asarray(k, dtype=np.int64)
 
 
-def _laplace_pmf(delta: float, b: float) -> tuple[int, np.ndarray]:
-    r = math.ceil(TAIL * b) + 1
+def _support(b: float) -> int:
+    return math.ceil(TAIL * b) + 1
+
+
+def _laplace_pmf(delta: float, b: float) -> np.ndarray:
+    r = _support(b)
     cdf = []
     for v in range(-r, r + 2):  # F(v - 1/2) for v = -r .. r+1
         x = v - 0.5 - delta
         cdf.append(0.5 * math.exp(x / b) if x < 0 else 1.0 - 0.5 * math.exp(-x / b))
     p = np.diff(np.array(cdf))
     tail = cdf[0] + (1.0 - cdf[-1])
-    return -r, quantize_pmf(np.append(p, tail))
+    return quantize_pmf(np.append(p, tail))
+
+
+class _LazyPmfs(Sequence):
+    """The tables' probabilities, each computed when first used: the widest few tables hold most
+    of the 400k entries and are rarely needed, and a decode should not wait for them (0.3-0.7 s).
+    ``lengths`` is known without computing any table."""
+
+    def __init__(self):
+        self._got: dict[int, np.ndarray] = {}
+        self.lengths = np.array([2 * _support(scale(k)) + 2 for _ in range(FRACTIONS) for k in range(SCALES)],
+                                dtype=np.int64)
+
+    def __len__(self) -> int:
+        return FRACTIONS * SCALES
+
+    def __getitem__(self, k):
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        if not -len(self) <= k < len(self):
+            raise IndexError(k)
+        k %= len(self)
+        got = self._got.get(k)
+        if got is None:
+            got = self._got[k] = _laplace_pmf(fraction(k // SCALES), scale(k % SCALES))
+        return got
 
 
 @lru_cache(maxsize=1)
 def laplace_tables() -> TableSet:
     """FRACTIONS x SCALES discretised Laplace distributions (scalar libm arithmetic, rounded to the
-    PMF grid: pinned by hash in the tests)."""
-    offsets, pmfs = [], []
-    for j in range(FRACTIONS):
-        for k in range(SCALES):
-            o, p = _laplace_pmf(fraction(j), scale(k))
-            offsets.append(o)
-            pmfs.append(p)
-    return TableSet(np.array(offsets, dtype=np.int64), tuple(pmfs))
+    PMF grid: pinned by hash in the tests), table 64 j + k for fraction bin j and scale k."""
+    return TableSet(np.array([-_support(scale(k)) for _ in range(FRACTIONS) for k in range(SCALES)], dtype=np.int64),
+                    _LazyPmfs())
 
 
 @dataclass(frozen=True)

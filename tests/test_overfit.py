@@ -284,11 +284,20 @@ def test_pillow_plugin_and_batch_mode_write_overfitted_files(tmp_path, small):
 
 
 def test_training_upsampling_is_the_decoders_bicubic():
-    from hific_codec.overfit.model import upsample, upsample_fit
+    """The decoder's numpy upsampling is PyTorch's bicubic (align_corners=False, as SPEC.md
+    says), and the fit's convolutional form computes the same."""
+    from hific_codec.overfit import render
+    from hific_codec.overfit.model import upsample_fit
 
-    g = torch.Generator().manual_seed(0)
-    grids = [torch.randn(2, 1, 64 >> l, 192 >> l, generator=g) * 8 for l in range(7)]
-    assert (upsample(grids, 64, 192) - upsample_fit(grids)).abs().max() < 1e-4
+    rng = np.random.default_rng(0)
+    grids = [rng.integers(-40, 41, (64 >> l, 192 >> l)) for l in range(7)]
+    got = render.upsample(grids)
+    t = [torch.from_numpy(g).float()[None, None] for g in grids]
+    ref = torch.cat([t[0]] + [torch.nn.functional.interpolate(g, size=(64, 192), mode="bicubic", align_corners=False)
+                              for g in t[1:]], dim=1)[0].numpy()
+    assert got.shape == (7, 64, 192) and got.dtype == np.float32
+    assert np.abs(got - ref).max() < 1e-4
+    assert np.abs(got - upsample_fit(t)[0].numpy()).max() < 1e-4
 
 
 def test_batched_fits_are_independent_fits(small):
@@ -398,3 +407,15 @@ def test_batched_fits_make_the_coarse_choice_per_image(kodim23):
     fc = FitConfig(iterations=20, coarse=(16,), warm_start=False)
     a, b = fit_batch([smooth, rough], OverfitConfig(), fc, [lmbda(80), lmbda(80)])
     assert (a.iterations, b.iterations) == (16 + 20 - 4, 20)
+
+
+def test_overfitted_and_lossless_files_decode_without_torch():
+    """Their decoders are numpy only: a decode pays neither torch's import time nor its memory."""
+    golden = ROOT / "tests" / "golden"
+    files = [golden / "of18_crop48x64_q60.nic", golden / "of_grey33x17_q80.nic", golden / "ll_rgba40x48.nic"]
+    code = ("import sys, hific_codec\n"
+            "for p in sys.argv[1:]: hific_codec.decode(open(p, 'rb').read())\n"
+            "print(sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.')))")
+    r = subprocess.run([sys.executable, "-c", code, *map(str, files)], capture_output=True, text=True, check=False)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"

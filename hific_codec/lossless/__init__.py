@@ -41,6 +41,6 @@ def encode(planes: np.ndarray, progress=None, **config) -> bytes:
 
 def decode(payload: bytes, height: int, width: int, planes: int) -> np.ndarray:
     """PIXL payload -> (height, width, planes) uint8; ``planes``: the header's channel count."""
-    from . import codec
+    from . import decoder  # numpy only: decoding never imports torch
 
-    return codec.decode(payload, height, width, planes)
+    return decoder.decode(payload, height, width, planes)

@@ -4,11 +4,10 @@ weights and then the pixels -> PIXL payload; and back, bit for bit.
 Encode, per plane (grey; or R, G, B; then alpha): the context of every pixel -> least-squares
 linear predictor (rounded to units 2^-LIN_SHIFT) -> the MLP fitted on top of it (model.fit_plane)
 -> its weights rounded at the step (2^-s) that gives the fewest bits for weights plus pixels as
-really coded.  Decode: the weights -> exact models -> the pixels, wavefront by wavefront.
+really coded.  The decoder is decoder.py, which needs no torch.
 """
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass
 
@@ -23,6 +22,7 @@ from ..overfit.exact import LATENT_MAX, best_scale, code_length
 from ..overfit.model import ARM
 from . import context as ctx
 from . import exact
+from .decoder import _zero_mean, decode  # noqa: F401 (the codec's other half)
 from .model import (
     INPUT_SCALE,
     MEAN_SCALE,
@@ -54,10 +54,6 @@ def mlp_ints(m: ARM, shift: int) -> tuple[np.ndarray, ...]:
     w3[0] *= MEAN_SCALE
     b3[0] *= MEAN_SCALE
     return tuple(_ints(v, shift) for v in (w1 / INPUT_SCALE, b1, w2, b2, w3, b3))
-
-
-def _zero_mean(t: np.ndarray, k: int) -> np.ndarray:
-    return np.full(t.size, tables_fmt.table_index(tables_fmt.ZERO_MEAN, k))
 
 
 def _features(plane: np.ndarray, causal: np.ndarray, values: np.ndarray, errors: np.ndarray, lin: np.ndarray,
@@ -127,21 +123,3 @@ def encode(planes: np.ndarray, cfg: LosslessConfig | None = None, progress=None)
                             tuple(k for _, scales in chosen for k in scales), entropy.encode_parts(weights, tables),
                             entropy.encode_rows(parts, tables))
     return Encoded(p.to_bytes(), len(p.weights), len(p.pixels), time.perf_counter() - t0)
-
-
-def decode(payload: bytes, h: int, w: int, planes: int | None = None) -> np.ndarray:
-    """PIXL payload -> (h, w, planes) uint8, exactly the encoder's input; ``planes``, when given,
-    must be the payload's plane count (the header's channels)."""
-    p = fmt.LosslessPayload.from_bytes(payload)
-    if planes is not None and p.planes != planes:
-        raise FormatError(f"PIXL chunk codes a different plane count than the header's {planes} channels")
-    tables = tables_fmt.laplace_tables()
-    wdec = entropy.StreamDecoder(p.weights)
-    ints = [wdec.decode(_zero_mean(np.empty(math.prod(s)), k), tables).reshape(s)
-            for s, k in zip(p.tensor_shapes(), p.weight_scales)]
-    T = fmt.TENSORS_PER_PLANE
-    models = [exact.ExactPlaneModel(exact.PlaneWeights(ints[c * T], tuple(ints[c * T + 1 : (c + 1) * T]), p.shifts[c]),
-                                    fmt.causal_count(p.radius)) for c in range(p.planes)]
-    dec = entropy.StreamDecoder(p.pixels)
-    planes = exact.decode_planes(h, w, models, p.radius, lambda idx: dec.decode_rows(idx, tables))
-    return np.stack(planes, axis=-1)

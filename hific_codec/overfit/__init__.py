@@ -58,6 +58,6 @@ def encode(rgb: np.ndarray, quality: float = 50.0, effort: int = 3, *, seconds: 
 
 
 def decode(payload: bytes, height: int, width: int) -> np.ndarray:
-    from . import codec
+    from . import decoder  # numpy only: decoding never imports torch
 
-    return codec.decode(payload, height, width)
+    return decoder.decode(payload, height, width)

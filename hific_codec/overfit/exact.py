@@ -11,13 +11,14 @@ that could fail.  Its outputs pick a Laplace table by integer comparisons only.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from bitstream import overfit as fmt
 from bitstream.container import FormatError
 
-from .model import ARM, CAUSAL, PARENT, SLOPE
+from .layout import CAUSAL, PARENT, SLOPE
 
 ACT_SHIFT = 8  # ARM activations: integers in units of 2^-8 (format constant)
 LATENT_MAX = (1 << 15) - 1  # what the escape code can carry
@@ -31,6 +32,9 @@ def _thresholds() -> np.ndarray:
 
 
 THRESHOLDS = _thresholds()
+
+if TYPE_CHECKING:  # the encoder's float tensors; decoding never imports torch
+    import torch
 
 
 class ExactARM:
@@ -212,7 +216,8 @@ def quantise(t: torch.Tensor, shift: int) -> np.ndarray:
     return np.clip(np.round(t.detach().double().numpy() * (1 << shift)), -LATENT_MAX, LATENT_MAX).astype(np.int64)
 
 
-def arm_ints(arm: ARM, shift: int) -> list[np.ndarray]:
+def arm_ints(arm, shift: int) -> list[np.ndarray]:
+    """The float ARM's (model.ARM) weights as integers in units of 2^-shift, stream order."""
     return [quantise(p, shift) for p in (arm.l1.weight, arm.l1.bias, arm.l2.weight, arm.l2.bias,
                                          arm.out.weight, arm.out.bias)]
 

@@ -18,46 +18,14 @@ wavefronts per grid, not a loop over latents (exact.py).  The ARM is shared by a
 """
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass
-from functools import lru_cache
+from functools import cache
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Causal neighbours (row, column offsets): all of rows -2 and -1 within ±2 columns, then the two
-# to the left.  A measured alternative, a 2x2 polyphase context decodable in 4 passes per grid,
-# cost 24% more latent bits on a Kodak crop.
-CAUSAL = ((-2, -2), (-2, -1), (-2, 0), (-2, 1), (-2, 2), (-1, -2), (-1, -1), (-1, 0), (-1, 1), (-1, 2),
-          (0, -2), (0, -1))
-PARENT = tuple((di, dj) for di in (-1, 0, 1) for dj in (-1, 0, 1))
-CONTEXT = len(CAUSAL) + len(PARENT)
-SLOPE = 3  # wavefront t = j + SLOPE * i: every causal neighbour lies on an earlier wavefront
-
-
-@dataclass(frozen=True)
-class OverfitConfig:
-    levels: int = 7  # latent grids, the finest at full resolution
-    arm_hidden: int = 16  # ARM: CONTEXT -> hidden -> hidden -> (μ, log b)
-    syn_hidden: int = 40  # synthesis 1x1 width
-    syn_residual: int = 2  # 3x3 residual convolutions (3 -> 3) after the 1x1 layers
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def macs_per_pixel(self) -> int:
-        """Decoder multiplications per image pixel (the format's count, bitstream/overfit.py)."""
-        from bitstream.overfit import macs_per_pixel
-
-        return macs_per_pixel(self.levels, self.arm_hidden, self.syn_hidden, self.syn_residual)
-
-
-def grid_shapes(levels: int, h: int, w: int) -> list[tuple[int, int]]:
-    """Grid l covers the image padded to a multiple of 2^(levels-1): (hp / 2^l, wp / 2^l)."""
-    u = 1 << (levels - 1)
-    hp, wp = -(-h // u) * u, -(-w // u) * u
-    return [(hp >> l, wp >> l) for l in range(levels)]
+from .layout import CAUSAL, CONTEXT, PARENT, SLOPE, OverfitConfig, grid_shapes  # noqa: F401 (re-exported)
+from .render import phase_taps
 
 
 class ARM(nn.Module):
@@ -101,31 +69,13 @@ class Synthesis(nn.Module):
         return x
 
 
-def upsample(grids: list[torch.Tensor], h: int, w: int) -> torch.Tensor:
-    """f_υ: every grid (B, 1, h_l, w_l) to full resolution by bicubic interpolation -> (B, L, hp, wp)."""
-    hp, wp = grids[0].shape[-2:]
-    ups = [grids[0]] + [F.interpolate(g, size=(hp, wp), mode="bicubic", align_corners=False) for g in grids[1:]]
-    return torch.cat(ups, dim=1)
-
-
-@lru_cache(maxsize=None)
+@cache
 def _phase_taps(s: int) -> torch.Tensor:
-    """(s, 5): the bicubic weights (a = -0.75, half-pixel centres) that output phase p = o mod s
-    puts on input offsets -2..2 around m = o // s."""
-    a = -0.75
-    k = torch.zeros(s, 5, dtype=torch.float64)
-    for p in range(s):
-        src = (p + 0.5) / s - 0.5
-        i0 = math.floor(src)
-        t = src - i0
-        for j, x in enumerate((t + 1, t, 1 - t, 2 - t)):
-            x = abs(x)
-            k[p, i0 - 1 + j + 2] += ((a + 2) * x - (a + 3)) * x * x + 1 if x <= 1 else ((x - 5) * x + 8) * x * a - 4 * a
-    return k.float()
+    return torch.from_numpy(phase_taps(s)).float()
 
 
 def _upsample_rows_cols(g: torch.Tensor, s: int) -> torch.Tensor:
-    """(B, 1, h, w) -> (B, 1, s h, s w): the same bicubic as ``upsample`` as two strided-phase
+    """(B, 1, h, w) -> (B, 1, s h, s w): the decoder's bicubic (render.upsample) as two strided-phase
     convolutions (rows, then columns) with edge replication, whose gradients are ordinary
     convolutions: 40% less time forward and backward than interpolate's on 2 CPU threads."""
     B, _, h, w = g.shape
@@ -137,7 +87,7 @@ def _upsample_rows_cols(g: torch.Tensor, s: int) -> torch.Tensor:
 
 
 def upsample_fit(grids: list[torch.Tensor]) -> torch.Tensor:
-    """``upsample`` for the fit (equal to float rounding); the decoder keeps ``upsample``."""
+    """The decoder's upsampling (render.upsample, numpy) for the fit: equal to float rounding."""
     return torch.cat([grids[0]] + [_upsample_rows_cols(g, 1 << l) for l, g in enumerate(grids[1:], 1)], dim=1)
 
 
