@@ -18,6 +18,7 @@ demo: $(STAMP)
 	$(PY) -m hific_codec.demo
 
 test: $(STAMP) browser
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q
 
 # Headless Chromium for the comparison page's browser test (Debian's package, as root); where it

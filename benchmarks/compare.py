@@ -240,12 +240,13 @@ def selftest(index: Path, screenshot: Path | None = None, timeout: float = 60) -
     url = index.resolve().as_uri() + "#selftest"
     flags = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--allow-file-access-from-files",
              "--virtual-time-budget=5000"]
-    dom = subprocess.run(flags + ["--dump-dom", url], capture_output=True, text=True, timeout=timeout).stdout
+    dom = subprocess.run(flags + ["--dump-dom", url], capture_output=True, text=True, timeout=timeout,
+                         check=False).stdout
     start = dom.find('<pre id="selftest"')
     report_ = dom[dom.find(">", start) + 1 : dom.find("</pre>", start)] if start >= 0 else "no self-test output"
     if screenshot is not None:
         subprocess.run(flags + [f"--screenshot={screenshot}", "--window-size=1280,1600", url],
-                       capture_output=True, timeout=timeout)
+                       capture_output=True, timeout=timeout, check=False)
     return html.unescape(report_).strip()
 
 

@@ -55,6 +55,18 @@ class EfficientNetLite0(FeatureNet):
             return self.net.pooled(t).double().numpy()
 
 
+class EfficientNetLite1(EfficientNetLite0):
+    label = "EfficientNet-Lite1 (ImageNet) pooled features, 1280-d, a network no model's loss uses; not Inception FID"
+
+    def __init__(self):
+        import torch
+
+        from hific_codec.train.features import independent
+
+        self.net = independent()
+        self.torch = torch
+
+
 class InceptionV3(FeatureNet):
     label = "Inception-v3 pool3, 2048-d (standard FID features)"
 
@@ -98,6 +110,30 @@ def fid(a: np.ndarray, b: np.ndarray) -> float:
     covmean = linalg.sqrtm(s1 @ s2)
     covmean = (covmean[0] if isinstance(covmean, tuple) else covmean).real
     return float(((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * np.trace(covmean))
+
+
+def fid_small(a: np.ndarray, b: np.ndarray) -> float:
+    """`fid` for fewer samples than dimensions, in milliseconds: with A, B the centred features,
+    tr sqrt(S1 S2) is the sum of the singular values of A Bᵀ / sqrt((n-1)(m-1)) (the nonzero
+    eigenvalues of S1^½ S2 S1^½ are those of A Bᵀ B Aᵀ / ((n-1)(m-1))), so only an n x m SVD is
+    needed, not a d x d matrix square root.  Equal to `fid` up to rounding."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    ac, bc = a - a.mean(0), b - b.mean(0)
+    n, m = len(a), len(b)
+    nuclear = np.linalg.svd(ac @ bc.T, compute_uv=False).sum() / np.sqrt((n - 1) * (m - 1))
+    return float(((a.mean(0) - b.mean(0)) ** 2).sum() + (ac**2).sum() / (n - 1) + (bc**2).sum() / (m - 1) - 2 * nuclear)
+
+
+def bootstrap(stat, groups: list[list[np.ndarray]], rounds: int = 200, seed: int = 0) -> tuple[float, float]:
+    """5th and 95th percentiles of ``stat(*sets)`` when the images are resampled with replacement:
+    ``groups[k][i]`` holds image i's patch features for set k, and every set is resampled with the
+    same images (paired), so differences between codecs keep their pairing."""
+    rng = np.random.default_rng(seed)
+    n, vals = len(groups[0]), []
+    for _ in range(rounds):
+        pick = rng.integers(0, n, n)
+        vals.append(stat(*(np.concatenate([g[i] for i in pick]) for g in groups)))
+    return float(np.percentile(vals, 5)), float(np.percentile(vals, 95))
 
 
 def kid(a: np.ndarray, b: np.ndarray, subsets: int = 50, subset_size: int = 100, seed: int = 0) -> float:

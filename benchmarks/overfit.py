@@ -268,17 +268,17 @@ def write_report() -> Path:
     s["earlier"] = earlier_levels(images)
     (OUT / "overfit.json").write_text(json.dumps(s, indent=1) + "\n")
     lines = ["# Overfitted coding against BPG 4:4:4 (Kodak, whole images)", "",
-             f"Machine: {s['machine'].get('cpu', '?')}; command: `python -m benchmarks.overfit`.  Real file "
+             (f"Machine: {s['machine'].get('cpu', '?')}; command: `python -m benchmarks.overfit`.  Real file "
              "sizes; BD-rate (PCHIP) of each image's curve against BPG's measured in the same run; negative "
              "is fewer bits than BPG.  Encode seconds are per point as measured; some points shared the cores "
              "with other jobs (each point's JSON has its time of day), so the shortest ones are the idle-machine "
-             "figures.  A BD-rate over 2 points covers only their quality range.", "",
+             "figures.  A BD-rate over 2 points covers only their quality range."), "",
              "Fit plans (each point records its own; points of another plan are left out): "
              + "; ".join(f"effort {e}: {p['iterations']} iterations, or {p['coarse'][0]} one octave down and "
                          f"{p['iterations'] - coarse_saving(tuple(p['coarse']))} at full resolution where the image is smooth for "
                          "the rate (fit._coarsen)" for e, p in ((e, plan(int(e))) for e in s["efforts"])) + ".", "",
-             "| effort | image | points | BD-rate PSNR | BD-rate MS-SSIM | encode s | decode s | BPG decode s | "
-             "weights B | threads |", "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             ("| effort | image | points | BD-rate PSNR | BD-rate MS-SSIM | encode s | decode s | BPG decode s | "
+             "weights B | threads |"), "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for e, d in s["efforts"].items():
         for img, v in d["images"].items():
             lines.append(f"| {e} | {img} | {v['points']} | {v['bd_rate_psnr']:+.1f}% | {v['bd_rate_msssim']:+.1f}% | "
@@ -289,8 +289,8 @@ def write_report() -> Path:
                      f"**{m['bd_rate_msssim']:+.1f}%** | {m['encode_s']:.0f} | {m['decode_s']:.2f} | "
                      f"{m['bpg_decode_s']:.3f} | {m['weight_bytes']:.0f} | |")
     if s["earlier"]:
-        lines += ["", "The hyperprior's levels on the same images, from the Kodak report's rows "
-                  "(`benchmarks/results/kodak/per_image.csv`; encode seconds there are one-thread workers):", "",
+        lines += ["", ("The hyperprior's levels on the same images, from the Kodak report's rows "
+                  "(`benchmarks/results/kodak/per_image.csv`; encode seconds there are one-thread workers):"), "",
                   "| effort | BD-rate PSNR | BD-rate MS-SSIM | encode s | per image (PSNR) |", "|---|---:|---:|---:|---|"]
         for e, d in s["earlier"].items():
             m = d["mean"]

@@ -21,7 +21,7 @@ TABLE = RESULTS / "training" / "bd_vs_hours.json"
 def row_from_report(kodak: Path = RESULTS / "kodak") -> dict:
     from hific_codec import zoo
 
-    load = lambda n: json.loads((kodak / f"{n}.json").read_text())["results"]  # noqa: E731
+    load = lambda n: json.loads((kodak / f"{n}.json").read_text())["results"]
     nic, bpg, jpeg = load("nic"), load("bpg"), load("jpeg")
     e = zoo.get()
     description = json.loads((kodak / "nic.json").read_text())["description"]

@@ -55,8 +55,8 @@ def main(argv: list[str] | None = None) -> int:
                      f"{r[sel, 3].min():.0f}–{r[sel, 3].max():.0f} |")
     lines += ["", f"Points within 2% of the estimate: {(np.abs(dev) <= 2).sum()} of {len(dev)}; over 2%: "
               + (", ".join(f"{x[0]} q{x[1]:g} ({d:+.2f}%)" for x, d in zip(rows, dev) if abs(d) > 2) or "none") + "."]
-    lines += ["", f"All points: mean deviation {dev.mean():+.2f}%, max |deviation| {np.abs(dev).max():.2f}%, "
-                  f"container overhead {r[:, 3].min():.0f}–{r[:, 3].max():.0f} bytes per file."]
+    lines += ["", (f"All points: mean deviation {dev.mean():+.2f}%, max |deviation| {np.abs(dev).max():.2f}%, "
+                  f"container overhead {r[:, 3].min():.0f}–{r[:, 3].max():.0f} bytes per file.")]
     out = RESULTS / label / "RATE_CHECK.md"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

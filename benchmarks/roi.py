@@ -145,12 +145,12 @@ def write_report() -> Path:
     roi = list(_stored("roi.jsonl").values())
     aq = list(_stored("aq.jsonl").values())
     lines = ["# Region of interest and adaptive quantisation (Kodak, equal file size)", "",
-             f"Machine: {report.machine(1).get('cpu', '?')}; command: `python -m benchmarks.roi`.  The region is a "
+             (f"Machine: {report.machine(1).get('cpu', '?')}; command: `python -m benchmarks.roi`.  The region is a "
              f"centred box covering {AREA:.0%} of each image; the ROI file codes it at quality q + {ROI_BOOST:g} "
              "and meets the uniform file's size with the outside quality found by bisection (never larger).  "
-             "PSNR-RGB inside and outside the box, mean over images.", "",
-             "| q | images | uniform bytes | ROI bytes | inside q | outside q | inside: uniform -> ROI | "
-             "outside: uniform -> ROI | encode s uniform / ROI (fixed q) |", "|---:|---:|---:|---:|---:|---:|---|---|---|"]
+             "PSNR-RGB inside and outside the box, mean over images."), "",
+             ("| q | images | uniform bytes | ROI bytes | inside q | outside q | inside: uniform -> ROI | "
+             "outside: uniform -> ROI | encode s uniform / ROI (fixed q) |"), "|---:|---:|---:|---:|---:|---:|---|---|---|"]
     for q in ROI_QUALITIES:
         rs = [r for r in roi if r["quality"] == q]
         if not rs:
@@ -165,15 +165,15 @@ def write_report() -> Path:
                      f"{mean('roi_out'):.2f} dB ({mean('roi_out') - mean('uniform_out'):+.2f}) | "
                      f"{mean('encode_uniform_s'):.2f} / {mean('encode_roi_s'):.2f} |")
     if aq:
-        lines += ["", f"Adaptive quantisation (`aq=True`, qualities {', '.join(map(str, AQ_QUALITIES))}): BD-rate "
-                  "against uniform coding, negative is fewer bits at equal quality.", "",
+        lines += ["", (f"Adaptive quantisation (`aq=True`, qualities {', '.join(map(str, AQ_QUALITIES))}): BD-rate "
+                  "against uniform coding, negative is fewer bits at equal quality."), "",
                   "| images | PSNR-RGB | MS-SSIM |", "|---:|---:|---:|",
-                  f"| {len(aq)} | {np.mean([r['bd_rate_psnr'] for r in aq]):+.2f}% | "
-                  f"{np.mean([r['bd_rate_msssim'] for r in aq]):+.2f}% |"]
+                  (f"| {len(aq)} | {np.mean([r['bd_rate_psnr'] for r in aq]):+.2f}% | "
+                  f"{np.mean([r['bd_rate_msssim'] for r in aq]):+.2f}% |")]
     figs = sorted(OUT.glob("roi_*.png"))
     if figs:
-        lines += ["", "Quality map (white: quality 100), uniform decode and ROI decode at equal size (q 20), a "
-                  "256x256 crop at 1:1 across the box's lower-left corner:", ""]
+        lines += ["", ("Quality map (white: quality 100), uniform decode and ROI decode at equal size (q 20), a "
+                  "256x256 crop at 1:1 across the box's lower-left corner:"), ""]
         lines += [f"![{f.stem}]({f.name})" for f in figs]
     (OUT / "REPORT.md").write_text("\n".join(lines) + "\n")
     return OUT / "REPORT.md"

@@ -48,7 +48,7 @@ def ssim_y(a: np.ndarray, b: np.ndarray) -> float:
 
     w = _gauss()
     c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
-    f = lambda x: convolve2d(x, w, mode="valid")  # noqa: E731
+    f = lambda x: convolve2d(x, w, mode="valid")
     mu_a, mu_b = f(a), f(b)
     var_a, var_b, cov = f(a * a) - mu_a**2, f(b * b) - mu_b**2, f(a * b) - mu_a * mu_b
     m = ((2 * mu_a * mu_b + c1) * (2 * cov + c2)) / ((mu_a**2 + mu_b**2 + c1) * (var_a + var_b + c2))
@@ -116,11 +116,11 @@ def main(argv: list[str] | None = None) -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     (OUT / "sr.json").write_text(json.dumps(results, indent=1) + "\n")
     lines = ["# Super-resolution plugins", "",
-             f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python -m benchmarks.sr "
-             f"--plugins {a.plugins}` on {report.machine_summary(2)}.", "",
-             "Y-channel PSNR (dB) / SSIM, `scale` border pixels cropped; LR inputs are the sets' own bicubic "
+             (f"Generated {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `python -m benchmarks.sr "
+             f"--plugins {a.plugins}` on {report.machine_summary(2)}."), "",
+             ("Y-channel PSNR (dB) / SSIM, `scale` border pixels cropped; LR inputs are the sets' own bicubic "
              "downscales. Published x4 references (from the issue): Set14 bicubic 25.99 / SRCNN 27.49; "
-             "BSD100 bicubic 25.96 / SRCNN 26.90.", "",
+             "BSD100 bicubic 25.96 / SRCNN 26.90."), "",
              "| plugin | scale | " + " | ".join(SETS) + " | s / image (BSD100) |", "|---|---:|" + "---:|" * (len(SETS) + 1)]
     for p in a.plugins.split(","):
         rs = {r["set"]: r for r in results if r["plugin"] == p}
@@ -128,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         lines.append(f"| {p} | x{rs[SETS[0]]['scale']} | {cells} | {rs['BSD100']['seconds_per_image']:.3f} |")
     grid(a.plugins.split(","), OUT / "sr_grid.png")
     lines += ["", "![grid](sr_grid.png)", "",
-              "Centre 96x96 crop of Set5 image 3 (butterfly): the ground truth, then each plugin's output on "
-              "its own LR input, enlarged 3x (nearest neighbour)."]
+              ("Centre 96x96 crop of Set5 image 3 (butterfly): the ground truth, then each plugin's output on "
+              "its own LR input, enlarged 3x (nearest neighbour).")]
     (OUT / "SR.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
     return 0

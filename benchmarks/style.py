@@ -100,10 +100,10 @@ def main(argv: list[str] | None = None) -> int:
            "machine": report.machine_summary(a.threads)}
     (OUT / "style.json").write_text(json.dumps(out, indent=1))
     L = ["# Style transfer plugin (`style:<name>`)", "",
-         f"Weights `{entry.name}` ({entry.sha256[:8]}), {entry.train_steps} steps, {entry.train_hours} h CPU training; "
+         (f"Weights `{entry.name}` ({entry.sha256[:8]}), {entry.train_steps} steps, {entry.train_hours} h CPU training; "
          f"machine: {out['machine']}.  Losses are the training objective's terms, unweighted, on "
          "ImageNet EfficientNet-Lite0 features (not VGG); Gatys = Adam on the pixels for "
-         f"{a.iters} steps from the content image, same objective.", "",
+         f"{a.iters} steps from the content image, same objective."), "",
          "| content | style | FF content loss | FF style loss | Gatys content loss | Gatys style loss | Gatys s |",
          "|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:

@@ -61,12 +61,12 @@ def main(argv: list[str] | None = None) -> int:
     (a.out / "throughput.json").write_text(json.dumps(report, indent=1) + "\n")
     base = results[0]["images_per_s"]
     lines = [f"# Batch-encoding throughput ({label}, {len(files)} images, quality {a.quality:g})", "",
-             f"Generated {report['date']} by `python -m benchmarks.throughput --dataset {label} --jobs {a.jobs}` "
+             (f"Generated {report['date']} by `python -m benchmarks.throughput --dataset {label} --jobs {a.jobs}` "
              f"on {report['machine']}. Wall time includes starting workers (and Ray). "
              f"Local and Ray outputs (1 torch thread per worker in both) byte-identical: "
              f"{'yes' if identical else 'NO'}. The single local worker uses 2 threads; the encoder's analysis "
              f"transform is not thread-invariant (decoding is), so {report['files_identical_1_vs_2_threads']} of its "
-             "files equal the 1-thread ones; all decode.", "",
+             "files equal the 1-thread ones; all decode."), "",
              "| engine | workers | images | seconds | images/s | vs local x1 |", "|---|---:|---:|---:|---:|---:|"]
     lines += [f"| {r['engine']} | {r['workers']} | {r['images']} | {r['seconds']} | {r['images_per_s']} | "
               f"{r['images_per_s'] / base:.2f}x |" for r in results]

@@ -3,8 +3,8 @@ so files can be parsed, validated and fuzzed without the neural networks."""
 from .container import (
     MAGIC,
     VERSION,
-    Chunk,
     ChecksumError,
+    Chunk,
     FormatError,
     TruncatedError,
     UnsupportedError,
@@ -16,6 +16,18 @@ from .nicfile import NicFile, read, write
 from .tiles import TileGrid
 
 __all__ = [
-    "MAGIC", "VERSION", "Chunk", "ChecksumError", "FormatError", "TruncatedError", "UnsupportedError",
-    "Header", "NicFile", "TileGrid", "pack_chunks", "unpack_chunks", "read", "write",
+    "MAGIC",
+    "VERSION",
+    "ChecksumError",
+    "Chunk",
+    "FormatError",
+    "Header",
+    "NicFile",
+    "TileGrid",
+    "TruncatedError",
+    "UnsupportedError",
+    "pack_chunks",
+    "read",
+    "unpack_chunks",
+    "write",
 ]

@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 
 import numpy as np
 
@@ -45,7 +46,7 @@ def _scale_table() -> tuple[float, ...]:
 
 SCALE_TABLE = _scale_table()
 # Geometric midpoints: a scale s maps to index #{k : SCALE_BOUNDS[k] <= s}.
-SCALE_BOUNDS = tuple(math.sqrt(a * b) for a, b in zip(SCALE_TABLE[:-1], SCALE_TABLE[1:]))
+SCALE_BOUNDS = tuple(math.sqrt(a * b) for a, b in pairwise(SCALE_TABLE))
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class TableSet:
         return m
 
     @classmethod
-    def from_padded(cls, offsets: np.ndarray, lengths: np.ndarray, pmf: np.ndarray) -> "TableSet":
+    def from_padded(cls, offsets: np.ndarray, lengths: np.ndarray, pmf: np.ndarray) -> TableSet:
         """Build from a (K, maxlen) matrix where row k uses its first ``lengths[k]`` entries."""
         pmfs = tuple(quantize_pmf(pmf[k, : int(lengths[k])]) for k in range(len(offsets)))
         return cls(np.asarray(offsets, dtype=np.int64), pmfs)

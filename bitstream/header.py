@@ -39,7 +39,7 @@ class Header:
         return struct.pack(_FMT, self.width, self.height, self.channels, self.model_id, self.weights_hash, q, self.flags)
 
     @classmethod
-    def from_bytes(cls, payload: bytes) -> "Header":
+    def from_bytes(cls, payload: bytes) -> Header:
         if len(payload) != SIZE:
             raise FormatError(f"HEAD chunk has {len(payload)} bytes, expected {SIZE}")
         w, h, c, mid, wh, q, flags = struct.unpack(_FMT, payload)

@@ -153,7 +153,7 @@ class OverfitPayload:
         return head + bytes(self.weight_scales) + struct.pack(">I", len(self.weights)) + self.weights + self.latents
 
     @classmethod
-    def from_bytes(cls, payload: bytes) -> "OverfitPayload":
+    def from_bytes(cls, payload: bytes) -> OverfitPayload:
         if len(payload) < HEAD_SIZE:
             raise FormatError(f"OFIT chunk has {len(payload)} bytes, fewer than its {HEAD_SIZE}-byte header")
         L, a, s, r, ash, ssh = struct.unpack(">6B", payload[:HEAD_SIZE])

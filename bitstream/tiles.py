@@ -47,7 +47,7 @@ class TileGrid:
         return struct.pack(">HH", self.tile_w, self.tile_h)
 
     @classmethod
-    def from_bytes(cls, payload: bytes) -> "TileGrid":
+    def from_bytes(cls, payload: bytes) -> TileGrid:
         if len(payload) != SIZE:
             raise FormatError(f"TILE chunk has {len(payload)} bytes, expected {SIZE}")
         grid = cls(*struct.unpack(">HH", payload))

@@ -13,13 +13,13 @@ import os
 # results independent of the thread count.  Read by MKL at its first call (see numerics.py).
 os.environ.setdefault("MKL_CBWR", "AVX2,STRICT")
 
-from bitstream import FormatError  # noqa: E402
+from bitstream import FormatError
 
-from . import allocator  # noqa: E402  (opt-in allocator tuning; ctypes only)
-from .api import DEFAULT_QUALITY, Info, decode, decode_batch, encode, info  # noqa: E402
+from . import allocator  # opt-in allocator tuning; ctypes only
+from .api import DEFAULT_QUALITY, Info, decode, decode_batch, encode, info
 
 __version__ = "0.1.0"
-__all__ = ["encode", "decode", "decode_batch", "info", "Info", "FormatError", "DEFAULT_QUALITY", "__version__"]
+__all__ = ["DEFAULT_QUALITY", "FormatError", "Info", "__version__", "allocator", "decode", "decode_batch", "encode", "info"]
 
 try:
     from . import pil_plugin  # noqa: F401  (registers .nic with Pillow)

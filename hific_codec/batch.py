@@ -105,13 +105,14 @@ def _existing(task: Task) -> str:
         except bitstream.FormatError:
             return "invalid"
         return "same" if _encoded_as_asked(task, f, data) else "other"
-    from PIL import Image
     import io
+
+    from PIL import Image
 
     try:
         Image.open(io.BytesIO(data)).verify()
         text = getattr(Image.open(io.BytesIO(data)), "text", {})
-    except Exception:  # noqa: BLE001  (any damage means "not done")
+    except Exception:  # any damage means "not done"
         return "invalid"
     return "same" if text.get(SETTINGS_KEY, decode_settings(Task("", "", "decode"))) == decode_settings(task) else "other"
 
@@ -139,7 +140,7 @@ def _encoded_as_asked(task: Task, f, data: bytes) -> bool:
         try:
             if zoo.get(task.model).model_id != h.model_id:
                 return False
-        except Exception:  # noqa: BLE001  (an unknown model fails in the task itself)
+        except Exception:  # an unknown model fails in the task itself
             return False
     if task.bpp is not None:
         bpp = size * 8 / (h.width * h.height)
@@ -181,7 +182,7 @@ def run_task(task: Task) -> Record:
             _encode(task, rec, load_image, write_atomic)
         else:
             _decode(task, rec, write_atomic)
-    except Exception as e:  # noqa: BLE001  (one bad file must not stop thousands)
+    except Exception as e:  # one bad file must not stop thousands
         rec.status = "failed"
         rec.error = str(e) if isinstance(e, (CLIError, ValueError)) else f"{type(e).__name__}: {e}"
     rec.seconds = time.perf_counter() - t0
@@ -217,11 +218,9 @@ def _encode(task: Task, rec: Record, load_image, write_atomic) -> None:
 def _decode(task: Task, rec: Record, write_atomic) -> None:
     import io
 
-    from PIL import Image
+    from PIL import Image, PngImagePlugin
 
     from . import api
-
-    from PIL import PngImagePlugin
 
     data = Path(task.src).read_bytes()
     arr = api.decode(data, max_pixels=task.max_pixels, decoder=task.decoder, realism=task.realism,
@@ -274,8 +273,8 @@ def summary(records: list[Record], seconds: float) -> str:
     ok = sum(r.status == "ok" for r in records)
     before = sum(r.status == "done-before" for r in records)
     failed = [r for r in records if r.status == "failed"]
-    lines = [f"{ok} done, {before} already done, {len(failed)} failed in {seconds:.1f} s "
-             f"({ok / seconds if seconds > 0 else 0:.2f} images/s)"]
+    lines = [(f"{ok} done, {before} already done, {len(failed)} failed in {seconds:.1f} s "
+             f"({ok / seconds if seconds > 0 else 0:.2f} images/s)")]
     lines += [f"  failed: {r.src}: {_why(r)}" for r in failed]
     return "\n".join(lines)
 

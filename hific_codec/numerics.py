@@ -51,10 +51,7 @@ def pin() -> bool:
     m = _mkl()
     if m is None or strict():
         return True
-    for mode in (AVX2 | STRICT, AUTO | STRICT):  # AVX2 is refused on non-Intel CPUs
-        if m[1](mode) == 0:
-            return True
-    return False
+    return any(m[1](mode) == 0 for mode in (AVX2 | STRICT, AUTO | STRICT))  # AVX2 is refused on non-Intel CPUs
 
 
 _warned = False

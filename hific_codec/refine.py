@@ -100,7 +100,7 @@ def refine(model: Model, a: Analysis, rgb: np.ndarray, quality: float, effort: E
         for g in opt.param_groups:
             g["lr"] = effort.lr * (0.1 + 0.45 * (1 + math.cos(math.pi * step / n)))
         with torch.enable_grad():
-            loss = cost(lambda v: sga_round(v, tau, gen))
+            loss = cost(lambda v, tau=tau: sga_round(v, tau, gen))
             opt.zero_grad(set_to_none=True)
             loss.backward()
         opt.step()

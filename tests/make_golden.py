@@ -120,9 +120,9 @@ def add_qmap(table: dict) -> None:
     c = cases()
     model = zoo.get()
     gen = zoo.realism_for(model)
-    made = {f"m{model.model_id}_roi96x128_q20_qmap": dict(img=c["crop192x256_q50"][0][48:144, 64:192], q=20.0,
-                                                         roi=[(32, 24, 64, 48)], roi_quality=60.0),
-            f"m{model.model_id}_aq64x96_q40_qmap": dict(img=c["crop64x96_q10"][0], q=40.0, aq=True)}
+    made = {f"m{model.model_id}_roi96x128_q20_qmap": {"img": c["crop192x256_q50"][0][48:144, 64:192], "q": 20.0,
+                                                         "roi": [(32, 24, 64, 48)], "roi_quality": 60.0},
+            f"m{model.model_id}_aq64x96_q40_qmap": {"img": c["crop64x96_q10"][0], "q": 40.0, "aq": True}}
     for name, kw in made.items():
         if name in table:
             continue

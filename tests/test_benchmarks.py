@@ -112,6 +112,24 @@ def test_fid_patch_protocol_and_distances():
     assert abs(fid.kid(a, b)) < 0.05 < fid.kid(a, shifted)
 
 
+def test_small_sample_fid_and_bootstrap_intervals():
+    """fid_small (an n x m SVD) equals the d x d matrix-square-root FID; paired bootstrap
+    intervals of a difference contain 0 where there is none and exclude it for a real shift."""
+    from benchmarks import fid
+
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(300, 24)), rng.normal(size=(250, 24)) * 1.2 + 0.2
+    assert fid.fid_small(a, b) == pytest.approx(fid.fid(a, b), rel=1e-9)
+    wide_a, wide_b = rng.normal(size=(40, 200)), rng.normal(size=(30, 200)) + 0.5  # fewer samples than dims
+    assert fid.fid_small(wide_a, wide_b) == pytest.approx(fid.fid(wide_a, wide_b), rel=1e-5)
+    groups = [[rng.normal(size=(8, 24)) for _ in range(24)] for _ in range(4)]
+    groups[3] = [g + 0.8 for g in groups[3]]
+    change = lambda r, x, y: fid.fid_small(r, y) - fid.fid_small(r, x)
+    none = fid.bootstrap(change, groups[:3], rounds=100)
+    real = fid.bootstrap(change, [groups[0], groups[1], groups[3]], rounds=100)
+    assert none[0] < 0 < none[1] and real[0] > 0
+
+
 def test_efficientnet_features_are_labelled_and_sane():
     from benchmarks import fid
 
@@ -121,6 +139,10 @@ def test_efficientnet_features_are_labelled_and_sane():
     x = rng.integers(0, 256, size=(2, 256, 256, 3), dtype=np.uint8)
     f = net(x)
     assert f.shape == (2, 1280) and np.isfinite(f).all() and not np.allclose(f[0], f[1])
+    lite1 = fid.EfficientNetLite1()  # the evaluation network: another network, labelled as such
+    assert "EfficientNet-Lite1" in lite1.label and "no model's loss" in lite1.label
+    g = lite1(x)
+    assert g.shape == (2, 1280) and np.isfinite(g).all() and not np.allclose(f, g)
 
 
 def test_sr_protocol_metrics():

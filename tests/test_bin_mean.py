@@ -50,9 +50,8 @@ def test_vectorised_offsets_match_scalar():
 def test_realism_decoder_reads_bin_means(kodim23):
     """The shipped generator's entry says bin-mean: its pixels differ from decoding the bin centres,
     knob 0 still equals the fidelity decoder, and a batch decodes as single files do."""
-    from hific_codec import codec
-
     import bitstream
+    from hific_codec import codec
 
     data = hific_codec.encode(kodim23[:128, :192], quality=10)
     f = bitstream.read(data)

@@ -5,7 +5,6 @@ import torch
 
 import bitstream
 import hific_codec
-from bitstream import entropy
 from hific_codec import codec
 
 from .conftest import psnr
@@ -25,7 +24,7 @@ def test_latents_round_trip_exactly(crop):
         # the encoder's own quantized latents, recomputed independently
         y = (a.y0 * model.net.gain(model.t(q))).double()
         z_hat = torch.round(model.net.h_a(y.float())).numpy().astype(np.int64)
-        idx, mean = model.int_hs(z_hat)
+        _idx, mean = model.int_hs(z_hat)
         expected = np.round(y.numpy() - mean) + mean
         got = codec.decode_latents(model, crop.shape[0], crop.shape[1], z_stream, y_stream).double().numpy()
         assert np.array_equal(got, expected)

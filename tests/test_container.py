@@ -3,7 +3,7 @@ import zlib
 import pytest
 
 from bitstream import container as C
-from bitstream.container import Chunk, ChecksumError, FormatError, TruncatedError, UnsupportedError
+from bitstream.container import ChecksumError, Chunk, FormatError, TruncatedError, UnsupportedError
 
 
 def sample() -> bytes:

@@ -36,10 +36,10 @@ def _expected(model, a, q):
     y = (a.y0 * model.net.gain(model.t(q))).double().numpy()
     z_hat = torch.round(model.net.h_a(torch.from_numpy(y).float())).numpy().astype(np.int64)
     acc = model.int_hs.accumulators(z_hat)
-    idx, mean = model.int_hs.params(acc)
+    _idx, mean = model.int_hs.params(acc)
     first = anchor_mask(*y.shape[2:]).bool().numpy()
     y1 = np.round(y - mean) + mean
-    idx2, mean2 = model.int_hs.params(model.int_ctx(acc, np.where(first, y1, 0)))
+    _idx2, mean2 = model.int_hs.params(model.int_ctx(acc, np.where(first, y1, 0)))
     return np.where(first, y1, np.round(y - mean2) + mean2), y, mean
 
 
@@ -69,7 +69,7 @@ def test_fixed_point_context_tracks_the_float_network(random_ctx):
     first = anchor_mask(12, 16).bool().numpy()
     idx, mean = random_ctx.int_hs.params(random_ctx.int_ctx(acc, np.where(first, y, 0)))
     psi = (acc * 2.0**-24).float()
-    d_scale, d_mean = random_ctx.context.delta(psi, torch.from_numpy(np.where(first, y, 0)).float()).chunk(2, 1)
+    _d_scale, d_mean = random_ctx.context.delta(psi, torch.from_numpy(np.where(first, y, 0)).float()).chunk(2, 1)
     err = np.abs(mean - (psi.chunk(2, 1)[1] + d_mean).numpy())[..., ~first[0, 0]]  # second pass only
     assert err.mean() < 0.003 and err.max() < 0.1
     for threads in (1, 3):
@@ -122,7 +122,6 @@ def test_training_resumes_and_export_gives_a_new_model_id(tmp_path, scratch_zoo)
 
     from PIL import Image
 
-    from hific_codec import zoo
     from hific_codec.train import context as train_context
 
     rng = np.random.default_rng(0)

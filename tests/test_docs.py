@@ -1,6 +1,5 @@
 """The documents a user reads: every relative link resolves, and the README stays a short manual."""
 import re
-from pathlib import Path
 
 from .conftest import ROOT
 

@@ -22,7 +22,7 @@ pytest.importorskip("atheris")
 @pytest.mark.parametrize("target,runs", [("parser", 3000), ("decoder", 800), ("salvage", 300)])
 def test_short_fuzz_run_finds_nothing(tmp_path, target, runs):
     cmd = [sys.executable, "-m", "tests.fuzz", "--target", target, "--runs", str(runs), "--report", str(tmp_path)]
-    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    r = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300, check=False)
     assert r.returncode == 0, r.stderr[-3000:]
     report = json.loads((tmp_path / f"{target}.json").read_text())
     assert report["inputs"] == runs and report["slowest_input_s"] < HANG_SECONDS
@@ -47,9 +47,9 @@ def test_committed_corpus_decodes_or_fails_cleanly(crop):
 
 
 def test_mutator_builds_valid_per_tile_streams_and_tiny_tiles_are_refused_fast():
-    from . import fuzz
-
     import random
+
+    from . import fuzz
 
     variants = fuzz.tiled_variants()
     fuzz._TILED[:] = variants

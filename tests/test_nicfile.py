@@ -1,13 +1,13 @@
 import pytest
 
 import bitstream
-from bitstream import TileGrid, FormatError, Header, NicFile, UnsupportedError
+from bitstream import FormatError, Header, NicFile, TileGrid, UnsupportedError
 from bitstream.container import Chunk, pack_chunks
 from bitstream.header import MAX_PIXELS, MAX_SIDE
 
 
 def header(**kw) -> Header:
-    args = dict(width=768, height=512, channels=3, model_id=1, weights_hash=b"\x01\x02\x03\x04", quality=37.25)
+    args = {"width": 768, "height": 512, "channels": 3, "model_id": 1, "weights_hash": b"\x01\x02\x03\x04", "quality": 37.25}
     args.update(kw)
     return Header(**args)
 
@@ -19,8 +19,8 @@ def test_header_round_trip_is_18_bytes():
     assert Header.from_bytes(raw) == h
 
 
-@pytest.mark.parametrize("kw", [dict(width=0), dict(height=MAX_SIDE + 1), dict(width=MAX_SIDE, height=MAX_SIDE),
-                                dict(channels=2), dict(quality=100.5), dict(weights_hash=b"abc")])
+@pytest.mark.parametrize("kw", [{"width": 0}, {"height": MAX_SIDE + 1}, {"width": MAX_SIDE, "height": MAX_SIDE},
+                                {"channels": 2}, {"quality": 100.5}, {"weights_hash": b"abc"}])
 def test_header_caps(kw):
     with pytest.raises(FormatError):
         header(**kw)
@@ -111,7 +111,7 @@ def test_tiled_file_round_trip_and_version():
     with pytest.raises(FormatError, match="5 latent stream"):
         NicFile(big, b"z", (b"y",) * 5, tiles=grid)
     with pytest.raises(FormatError, match="expected chunk YLAT"):  # a tile's stream missing
-        bitstream.read(pack_chunks([c for c in bitstream.unpack_chunks(data)[1][:-1]], (1, 1)))
+        bitstream.read(pack_chunks(list(bitstream.unpack_chunks(data)[1][:-1]), (1, 1)))
     with pytest.raises(FormatError, match="TILE chunk in a version 1.0"):
         bitstream.read(pack_chunks(bitstream.unpack_chunks(data)[1], (1, 0)))
 

@@ -82,7 +82,8 @@ def test_third_party_plugin_via_entry_point(tmp_path, monkeypatch, crop):
 def test_cli_plugins_and_post(tmp_path, crop):
     src = tmp_path / "x.png"
     Image.fromarray(crop[:40, :56]).save(src)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "hific_codec", *a], capture_output=True, cwd=ROOT, text=True)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "hific_codec", *a], capture_output=True, cwd=ROOT, text=True,
+                                     check=False)
     assert "bicubic4" in run("plugins").stdout
     assert run("encode", str(src), "-o", str(tmp_path / "x.nic")).returncode == 0
     r = run("decode", str(tmp_path / "x.nic"), "-o", str(tmp_path / "y.png"), "--post", "bicubic2", "--post", "bicubic2")
@@ -95,7 +96,7 @@ def test_cli_plugins_and_post(tmp_path, crop):
 def test_listing_flags_learned_plugins_whose_weights_are_missing(monkeypatch):
     from hific_codec import zoo
 
-    monkeypatch.setattr(zoo, "entries", lambda: {})
+    monkeypatch.setattr(zoo, "entries", dict)
     table = plugins.available()
     assert table["style"].endswith("[weights not installed: style-4]")
     assert table["sr4"].endswith("[weights not installed: sr4]")
@@ -105,7 +106,7 @@ def test_listing_flags_learned_plugins_whose_weights_are_missing(monkeypatch):
 def test_missing_weights_fail_before_any_decoding(monkeypatch):
     from hific_codec import api, zoo
 
-    monkeypatch.setattr(zoo, "entries", lambda: {})
+    monkeypatch.setattr(zoo, "entries", dict)
     monkeypatch.setattr(api, "_parse", lambda *a: pytest.fail("decoding started before the plugin loaded"))
     with pytest.raises(plugins.PluginError, match="weights 'sr4' are not installed"):
         api.decode(b"not parsed", post=["bicubic2", "sr4"])

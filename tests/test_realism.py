@@ -98,10 +98,10 @@ def test_suggested_realism_is_recorded_and_used(crop):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(decoder="gan"), "decoder must be one of"),
-    (dict(realism=1.5), "within 0..1"),
-    (dict(realism=-0.1), "within 0..1"),
-    (dict(decoder="fidelity", realism=0.5), "applies to the realism decoder"),
+    ({"decoder": "gan"}, "decoder must be one of"),
+    ({"realism": 1.5}, "within 0..1"),
+    ({"realism": -0.1}, "within 0..1"),
+    ({"decoder": "fidelity", "realism": 0.5}, "applies to the realism decoder"),
 ])
 def test_bad_decoder_arguments_are_clear_errors(low_rate, kwargs, match):
     with pytest.raises(ValueError, match=match):

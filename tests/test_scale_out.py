@@ -72,7 +72,8 @@ def test_two_process_ddp_training_stays_in_sync_and_resumes_on_one(tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", str(port)]
-    r = subprocess.run([*torchrun, *common, "--steps", "3"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    r = subprocess.run([*torchrun, *common, "--steps", "3"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+                       check=False)
     assert r.returncode == 0, r.stderr[-3000:]  # the ranks' tracebacks, should this ever fail again
     sync = json.loads((run / "sync_check.json").read_text())
     assert sync["world"] == 2 and sync["step"] == 3

@@ -1,7 +1,7 @@
 """Codec registry: stable names -> adapters with ``encode(rgb, q) -> bytes`` and ``decode(bytes) -> rgb``."""
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .base import Codec, CodecUnavailable
 
@@ -24,4 +24,4 @@ def get(name: str) -> Codec:
 
 from . import bpg, nic, pillow_codecs  # noqa: E402,F401  (register the built-ins)
 
-__all__ = ["Codec", "CodecUnavailable", "REGISTRY", "get", "register"]
+__all__ = ["REGISTRY", "Codec", "CodecUnavailable", "get", "register"]

@@ -64,7 +64,7 @@ class ChannelContextConfig:
         return {**asdict(self), "slices": list(self.slices), "order": self.coding_order}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ChannelContextConfig":
+    def from_dict(cls, d: dict) -> ChannelContextConfig:
         return cls(base=ContextConfig(**d["base"]), slices=tuple(d["slices"]), order=tuple(d["order"]),
                    features=d["features"], hidden=d["hidden"], kernel=d["kernel"])
 

@@ -52,7 +52,7 @@ class RealismGenerator(nn.Module):
         self.log_inv_gain = nn.Parameter(torch.zeros(levels, M))
 
     @classmethod
-    def from_fidelity(cls, net: MeanScaleHyperprior, blocks: int = 0) -> "RealismGenerator":
+    def from_fidelity(cls, net: MeanScaleHyperprior, blocks: int = 0) -> RealismGenerator:
         g = cls(net.cfg.N, net.cfg.M, net.cfg.levels, blocks)
         g.g_s.load_state_dict(net.g_s.state_dict())
         g.log_inv_gain.data.copy_(net.log_inv_gain.data)

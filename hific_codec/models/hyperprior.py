@@ -16,11 +16,10 @@ at coding time (see :mod:`hific_codec.models.int_hyper_synthesis`).
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
-
 import math
 import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn

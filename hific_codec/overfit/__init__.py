@@ -17,7 +17,6 @@ from dataclasses import dataclass
 import numpy as np
 
 
-
 @dataclass(frozen=True)
 class Level:
     """One effort level's fit: ``iterations`` at full resolution, of which a quarter of ``coarse``

@@ -56,8 +56,8 @@ def _weight_code(ints: list[np.ndarray]) -> tuple[list[int], float]:
     return scales, bits
 
 
-def encode(rgb: np.ndarray, fc: FitConfig, cfg: OverfitConfig = OverfitConfig(), callback=None) -> Encoded:
-    return code(rgb, fit(rgb, cfg, fc, callback))
+def encode(rgb: np.ndarray, fc: FitConfig, cfg: OverfitConfig | None = None, callback=None) -> Encoded:
+    return code(rgb, fit(rgb, cfg or OverfitConfig(), fc, callback))
 
 
 def code(rgb: np.ndarray, fr: FitResult) -> Encoded:

@@ -8,4 +8,4 @@ spec string, ``name`` or ``name:argument``, and load their weights lazily, on fi
 from .base import Latents, Plugin, PluginError
 from .registry import apply_chain, available, create
 
-__all__ = ["Plugin", "PluginError", "Latents", "available", "create", "apply_chain"]
+__all__ = ["Latents", "Plugin", "PluginError", "apply_chain", "available", "create"]

@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> None:
         meta.update(model_config=dataclasses.asdict(mc), train_config=dataclasses.asdict(tc), data_config=dataclasses.asdict(dc))
         checkpoint.save(last, model, opt, meta)
 
-    log = open(run / "log.jsonl", "a") if d.main else None
+    log = open(run / "log.jsonl", "a") if d.main else None  # noqa: SIM115 (open for the whole run)
     t_start = time.time()
     t_ckpt = t_start
     seconds0 = meta["seconds"]

@@ -32,7 +32,7 @@ def train(crops: torch.Tensor, cfg: OverfitConfig, fc: FitConfig, log=print) -> 
     opt = torch.optim.Adam(model.parameters(), lr=fc.lr)
     t0 = time.time()
     for it in range(fc.iterations):
-        hard, lr, quantise = _stage(it, fc.iterations, fc)
+        _hard, lr, quantise = _stage(it, fc.iterations, fc)
         for g in opt.param_groups:
             g["lr"] = lr
         xh, bits = model(quantise)

@@ -24,8 +24,8 @@ from PIL import Image
 from torch.nn.functional import binary_cross_entropy_with_logits as bce
 
 from .. import checkpoint
-from .run import Run
 from ..models.pix2pix import PatchDiscriminator, Pix2PixConfig, UNetGenerator, to_tensor
+from .run import Run
 
 DATA = "../shared/data/facades"
 CLASSES = 12

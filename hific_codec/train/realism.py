@@ -104,7 +104,7 @@ class Pair(nn.Module):
         from safetensors import safe_open
 
         with safe_open(str(ckpt), framework="pt") as f:
-            has_e = any(k.startswith("model.E.") for k in f.keys())
+            has_e = any(k.startswith("model.E.") for k in f.keys())  # noqa: SIM118 (safe_open is not iterable)
         checkpoint.load(ckpt, self, optimizer, keep)
         if self.E is not None and not has_e:
             self.E.load_state_dict(self.G.state_dict())

@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 
 class Run:
@@ -20,7 +20,7 @@ class Run:
     def log(self, rec: dict, note: str = "") -> None:
         """Append one record to log.jsonl and print it."""
         if self._log is None:
-            self._log = open(self.dir / "log.jsonl", "a")
+            self._log = open(self.dir / "log.jsonl", "a")  # noqa: SIM115 (open for the whole run)
         self._log.write(json.dumps(rec) + "\n")
         self._log.flush()
         print(rec, note, flush=True)

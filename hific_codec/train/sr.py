@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"initialised {init_from(model, a.init)} tensors from {a.init}")
     train, val = load_split(DataConfig(root=a.data, crop=a.patch))
     sampler = CropSampler(train, a.patch, seed=meta["step"])
-    crop = lambda v: v[: min(192, v.shape[0]) // cfg.scale * cfg.scale, : min(192, v.shape[1]) // cfg.scale * cfg.scale]  # noqa: E731
+    crop = lambda v: v[: min(192, v.shape[0]) // cfg.scale * cfg.scale, : min(192, v.shape[1]) // cfg.scale * cfg.scale]
     vs = [torch.from_numpy(np.array(crop(v))).permute(2, 0, 1).float()[None] / 255 for v in val]
     val_pairs = [(downscale(v, cfg.scale), v) for v in vs]
     t0, seconds0, step = time.time(), meta["seconds"], meta["step"]
