@@ -104,6 +104,7 @@ def params(mu: np.ndarray, log_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return idx, m >> ACT_SHIFT
 
 
+CHUNK = 1 << 16  # latents per ARM call in the encoder's one-shot evaluation
 INTERLEAVE_LAG = 5  # steps between a grid's wavefront t and its finer grid's: parents come first
 
 
@@ -193,8 +194,11 @@ def encode_parts(grids: list[np.ndarray], arm: ExactARM, interleaved: bool = Tru
     evaluates the ARM on all of them at once: the same integers the decoder computes."""
     plan = Plan([g.shape for g in grids], interleaved)
     buf = plan.buffer(grids)
-    idx, centre = params(*arm(buf[plan.context(0, len(plan.slots))]))
-    sym = buf[plan.slots[:, 0]].astype(np.int64) - centre
+    n = len(plan.slots)
+    idx, sym = np.empty(n, np.int64), buf[plan.slots[:, 0]].astype(np.int64)
+    for a in range(0, n, CHUNK):  # in chunks: the contexts of a 2 Mpx image would take ~0.5 GB at once
+        idx[a : a + CHUNK], centre = params(*arm(buf[plan.context(a, min(n, a + CHUNK))]))
+        sym[a : a + CHUNK] -= centre
     b = plan.bounds
     return [(sym[b[k] : b[k + 1]], idx[b[k] : b[k + 1]]) for k in range(len(b) - 1)]
 
