@@ -1,6 +1,6 @@
-"""All plugin reports in one command: super-resolution, style transfer, translation.
+"""All plugin reports in one command: super-resolution, style transfer, translation, artifact removal.
 
-    python -m benchmarks.plugins      # -> benchmarks/results/plugins/PLUGINS.md (+ SR.md, STYLE.md, TRANSLATE.md)
+    python -m benchmarks.plugins      # -> benchmarks/results/plugins/PLUGINS.md (+ SR.md, STYLE.md, TRANSLATE.md, ENHANCE.md)
     python -m benchmarks.plugins --only sr   # re-run one report, reuse the others
 
 Plugins whose weights are not installed are skipped with a note.
@@ -18,10 +18,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from hific_codec import zoo
 
-    from . import sr, style, translate
+    from . import enhance, sr, style, translate
 
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--only", default="sr,style,translate",
+    ap.add_argument("--only", default="sr,style,translate,enhance",
                     help="re-run these reports; the others are taken as they are on disk")
     only = set(ap.parse_args(argv).only.split(","))
     have = set(zoo.entries())
@@ -42,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
         sections.append("TRANSLATE.md")
     else:
         skipped.append("translate (facades weights not installed)")
+    if "enhance" in have:
+        if "enhance" in only:
+            enhance.main([])
+        sections.append("ENHANCE.md")
+    else:
+        skipped.append("enhance (weights not installed)")
     text = ["# Plugin reports", "", "Produced by `python -m benchmarks.plugins`.", ""]
     for name in sections:
         body = (OUT / name).read_text().splitlines()

@@ -1,4 +1,4 @@
-"""Command line: ``nic encode | decode | info | bench``.
+"""Command line: ``nic encode | decode | enhance | info | plugins | bench``.
 
 Every failure is one line on stderr (``nic: error: ...``) and a non-zero exit; outputs are written
 to a temporary file and renamed, so a failed or killed run never leaves a partial file.
@@ -29,7 +29,7 @@ def _batch(a: argparse.Namespace, mode: str, engine: str = "local", manifest: st
         raise CLIError(f"{a.input} is a directory: give an output directory with -o")
     if Path(a.output).exists() and not Path(a.output).is_dir():
         raise CLIError(f"{a.output}: not a directory")
-    opts = dict(force=a.force)
+    opts = {"force": a.force}
     if mode == "decode":
         opts.update(max_pixels=getattr(a, "max_pixels", DEFAULT_MAX_PIXELS) or None,
                     decoder=getattr(a, "decoder", None), realism=getattr(a, "realism", None),
@@ -145,7 +145,7 @@ def parse_roi(spec: str | None):
 def parse_duration(text: str) -> float:
     """'90', '90s', '5m', '1.5h' -> seconds."""
     t = text.strip().lower()
-    scale = {"s": 1, "m": 60, "h": 3600}.get(t[-1:], None)
+    scale = {"s": 1, "m": 60, "h": 3600}.get(t[-1:])
     try:
         v = float(t[:-1] if scale else t) * (scale or 1)
     except ValueError:
@@ -179,8 +179,6 @@ class ProgressBar:
 
 
 def cmd_decode(a: argparse.Namespace) -> None:
-    from PIL import Image
-
     import bitstream
 
     from . import api
@@ -193,13 +191,7 @@ def cmd_decode(a: argparse.Namespace) -> None:
         for spec in a.post:
             plugins.create(spec)  # an unknown plugin is an error before any decoding
     out = a.output or ("-" if a.input == "-" else str(Path(a.input).with_suffix(".png")))
-    if out == "-" and sys.stdout.isatty():
-        raise CLIError("refusing to write a binary image to the terminal: redirect it or give -o FILE")
-    if Path(out).suffix.lower() == ".nic":
-        raise CLIError(f"{out}: decode writes an image (.png, .tif, ...); to re-encode use nic encode")
-    fmt = "PNG" if out == "-" else Image.registered_extensions().get(Path(out).suffix.lower())
-    if fmt is None:
-        raise CLIError(f"{out}: unknown image extension (use .png, .tif, .webp, .jpg, ...)")
+    fmt = _image_output(out, "decode")
     data = read_input(a.input)
     meta = bitstream.read(data, verify=not a.ignore_crc)
     t0 = time.perf_counter()
@@ -208,15 +200,49 @@ def cmd_decode(a: argparse.Namespace) -> None:
     dt = time.perf_counter() - t0
     which = api.realism_setting(meta, a.decoder, a.realism)
     which = "fidelity" if which is None else f"realism {which:g}"
-    extra = {k: v for k, v in (("icc_profile", meta.icc), ("exif", meta.exif)) if v}
-    buf = io.BytesIO()
-    try:
-        Image.fromarray(arr).save(buf, format=fmt, **extra)
-    except (KeyError, ValueError, OSError) as e:
-        raise CLIError(f"{out}: cannot write this format ({e})") from None
-    write_atomic(out, buf.getvalue(), a.force)
+    _save_image(arr, out, fmt, a.force, icc_profile=meta.icc, exif=meta.exif)
     post = f" + {', '.join(a.post)}" if a.post else ""
     print(f"{a.input} -> {out}: {arr.shape[1]}x{arr.shape[0]}, {which} decoder{post}, {dt:.2f} s", file=sys.stderr)
+
+
+def _image_output(out: str, verb: str) -> str:
+    """The Pillow format name for an output path (``-``: PNG), or a CLIError."""
+    from PIL import Image
+
+    if out == "-" and sys.stdout.isatty():
+        raise CLIError("refusing to write a binary image to the terminal: redirect it or give -o FILE")
+    if Path(out).suffix.lower() == ".nic":
+        raise CLIError(f"{out}: {verb} writes an image (.png, .tif, ...); to make a .nic file use nic encode")
+    fmt = "PNG" if out == "-" else Image.registered_extensions().get(Path(out).suffix.lower())
+    if fmt is None:
+        raise CLIError(f"{out}: unknown image extension (use .png, .tif, .webp, .jpg, ...)")
+    return fmt
+
+
+def _save_image(arr, out: str, fmt: str, force: bool, **extra) -> None:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    try:
+        Image.fromarray(arr).save(buf, format=fmt, **{k: v for k, v in extra.items() if v})
+    except (KeyError, ValueError, OSError) as e:
+        raise CLIError(f"{out}: cannot write this format ({e})") from None
+    write_atomic(out, buf.getvalue(), force)
+
+
+def cmd_enhance(a: argparse.Namespace) -> None:
+    from . import plugins
+
+    plugin = plugins.create("enhance:gan" if a.gan else "enhance")
+    plugin.ensure_loaded()  # missing weights are reported before the image is read
+    out = a.output or ("-" if a.input == "-" else str(Path(a.input).with_name(Path(a.input).stem + ".enhanced.png")))
+    fmt = _image_output(out, "enhance")
+    arr, icc, exif = load_image(read_input(a.input), a.input)
+    t0 = time.perf_counter()
+    res = plugin(arr)
+    dt = time.perf_counter() - t0
+    _save_image(res, out, fmt, a.force, icc_profile=icc, exif=exif)
+    print(f"{a.input} -> {out}: {res.shape[1]}x{res.shape[0]}, {plugin.weight_name}, {dt:.2f} s", file=sys.stderr)
 
 
 def cmd_plugins(a: argparse.Namespace) -> None:
@@ -296,9 +322,8 @@ def _coding_options(e: argparse.ArgumentParser, default_quality: float) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from .api import DEFAULT_QUALITY
-
     from . import __version__
+    from .api import DEFAULT_QUALITY
 
     p = argparse.ArgumentParser(prog="nic", description="NIC learned image codec")
     p.add_argument("--version", action="version", version=f"nic {__version__}")
@@ -346,6 +371,14 @@ def build_parser() -> argparse.ArgumentParser:
                    "(name or name:arg, e.g. sr4, style:candy); repeat to chain; see `nic plugins`")
     d.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
     d.set_defaults(fn=cmd_decode)
+    en = sub.add_parser("enhance", help="remove compression artifacts from a JPEG or other image")
+    en.add_argument("input", help="image file (JPEG, PNG, ...) or - for stdin")
+    en.add_argument("-o", "--output", help="output image, format from the extension "
+                    "(default: INPUT.enhanced.png; - for stdout)")
+    en.add_argument("--gan", action="store_true", help="the adversarially fine-tuned network: sharper texture, "
+                    "lower PSNR")
+    en.add_argument("-f", "--force", action="store_true", help="overwrite an existing output")
+    en.set_defaults(fn=cmd_enhance)
     pl = sub.add_parser("plugins", help="list installed post-processing plugins")
     pl.set_defaults(fn=cmd_plugins)
     i = sub.add_parser("info", help="describe a .nic file")

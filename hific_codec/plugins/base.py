@@ -55,6 +55,15 @@ class Plugin:
             raise PluginError(f"{self.name}: weights {name!r} are not installed") from None
         return entry, zoo.float_tensors(entry)
 
+    def frozen(self, net, state: dict):
+        """``net`` with ``state`` loaded, in eval mode without gradients: what `load` keeps as
+        ``self.net`` (``self.torch`` is set too, for `run`)."""
+        import torch
+
+        net.load_state_dict(state)
+        self.torch = torch
+        return net.eval().requires_grad_(False)
+
     def run(self, image: np.ndarray, latents: Latents | None) -> np.ndarray:
         """HxWx3 uint8 -> HxWx3 uint8 (override); ``latents`` only for the first plugin of a
         chain on a hyperprior file, else None."""

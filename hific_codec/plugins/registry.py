@@ -13,6 +13,7 @@ ENTRY_POINT_GROUP = "nic.plugins"
 BUILTIN = {
     "bicubic2": "hific_codec.plugins.resize:Bicubic2",
     "bicubic4": "hific_codec.plugins.resize:Bicubic4",
+    "enhance": "hific_codec.plugins.enhance:Enhance",
     "style": "hific_codec.plugins.style:Style",
     "sr2": "hific_codec.plugins.sr:SR2",
     "sr4": "hific_codec.plugins.sr:SR4",

@@ -21,15 +21,10 @@ class _SR(Plugin):
         return height * self.scale, width * self.scale
 
     def load(self) -> None:
-        import torch
-
         from ..models.sr import SRConfig, SRNet
 
         entry, state = self.zoo_weights(self.name)
-        self.net = SRNet(SRConfig(**entry.config))
-        self.net.load_state_dict(state)
-        self.net.eval().requires_grad_(False)
-        self.torch = torch
+        self.net = self.frozen(SRNet(SRConfig(**entry.config)), state)
 
     def run(self, image, latents):
         torch, s = self.torch, self.scale

@@ -18,8 +18,6 @@ class Style(Plugin):
             raise PluginError("style needs a style name, e.g. style:candy")
 
     def load(self) -> None:
-        import torch
-
         from ..models.style import StyleConfig, StyleNet
 
         entry, state = self.zoo_weights(WEIGHTS)
@@ -27,10 +25,7 @@ class Style(Plugin):
         if self.arg not in cfg.styles:
             raise PluginError(f"unknown style {self.arg!r}; available: {', '.join(cfg.styles)}")
         self.index = cfg.styles.index(self.arg)
-        self.net = StyleNet(cfg)
-        self.net.load_state_dict(state)
-        self.net.eval().requires_grad_(False)
-        self.torch = torch
+        self.net = self.frozen(StyleNet(cfg), state)
 
     def run(self, image, latents):
         torch = self.torch

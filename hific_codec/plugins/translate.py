@@ -25,17 +25,12 @@ class Translate(Plugin):
             raise PluginError(f"translate needs one of: {', '.join(MODELS)} (e.g. translate:{MODELS[0]})")
 
     def load(self) -> None:
-        import torch
-
         from ..models.pix2pix import Pix2PixConfig, UNetGenerator
 
         entry, state = self.zoo_weights(self.arg)
         cfg = dict(entry.config)
         self.palette = np.array(cfg.pop("palette"), dtype=np.uint8)
-        self.net = UNetGenerator(Pix2PixConfig(**cfg))
-        self.net.load_state_dict(state)
-        self.net.eval().requires_grad_(False)
-        self.torch = torch
+        self.net = self.frozen(UNetGenerator(Pix2PixConfig(**cfg)), state)
 
     def run(self, image, latents):
         from ..models.pix2pix import classify, to_tensor
