@@ -235,8 +235,11 @@ def test_cli_interrupt_leaves_no_file(tmp_path, crop):
     src = tmp_path / "in.png"
     Image.fromarray(crop).save(src)
     out = tmp_path / "out.nic"
+    # the child gets Ctrl-C's default action even where this test runs with SIGINT ignored (a
+    # background job of a non-interactive shell), else Python installs no KeyboardInterrupt
     p = subprocess.Popen([sys.executable, "-m", "hific_codec", "encode", str(src), "-o", str(out), "--effort", "3"],
-                         cwd=ROOT, stderr=subprocess.PIPE)
+                         cwd=ROOT, stderr=subprocess.PIPE,
+                         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # noqa: PLW1509
     deadline = time.time() + 60
     line = b""
     while time.time() < deadline and not re.search(rb" \d+/(600|1050) ", line):  # the fit has started
