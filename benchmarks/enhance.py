@@ -14,7 +14,6 @@ paired bootstrap over images, so a reader can see whether a change is real.
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import time
 from pathlib import Path
@@ -31,11 +30,11 @@ VARIANTS = (("enhance", "enhance"), ("enhance:gan", "enhance-gan"))  # (plugin s
 
 def compress(img: np.ndarray, codec: str, quality: int) -> tuple[np.ndarray, int]:
     """(decoded image, bytes of the compressed file)."""
-    if codec == "jpeg":
-        buf = io.BytesIO()
-        Image.fromarray(img).save(buf, "JPEG", quality=quality)
-        return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")), buf.tell()
     import hific_codec
+    from hific_codec.train.enhance import jpeg
+
+    if codec == "jpeg":
+        return jpeg(img, quality)
 
     data = hific_codec.encode(img, quality=quality)
     return hific_codec.decode(data), len(data)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from .container import ChecksumError, Chunk, FormatError, UnsupportedError, pack_chunks, unpack_chunks
 from .header import Header
+from .overfit import latent_order
 from .tiles import TileGrid, padded_size
 
 KNOWN_CRITICAL = ("HEAD", "TILE", "QMAP", "ZLAT", "YLAT", "OFIT", "PIXL")
@@ -114,7 +115,7 @@ def write(f: NicFile, min_version: tuple[int, int] = V1_0) -> bytes:
     if f.lossless is not None:
         needs = V1_7
     elif f.overfit is not None:
-        needs = V1_8 if _interleaved(f.overfit) else V1_5
+        needs = V1_8 if latent_order(f.overfit) else V1_5
     else:
         needs = V1_6 if f.qmap is not None else V1_0 if f.tiles is None else V1_1
     return pack_chunks(chunks, max(min_version, needs))
@@ -156,7 +157,7 @@ def read(data: bytes, *, verify: bool = True) -> NicFile:
             extra["alpha"] = None  # alpha is a PIXL plane: a stray alph chunk is skipped, like any
             return NicFile(header, b"", (), lossless=pixl.payload, **extra)  # NicFile refuses an rlsm
         ofit = take("OFIT").payload
-        if _interleaved(ofit) and version < V1_8:
+        if latent_order(ofit) and version < V1_8:
             raise FormatError(f"OFIT with interleaved latents in a version {version[0]}.{version[1]} file")
         return NicFile(header, b"", (), overfit=ofit, **_ancillary(chunks[pos:]))  # NicFile refuses an rlsm
     tile_chunk = take("TILE", required=False)
@@ -178,11 +179,6 @@ def read(data: bytes, *, verify: bool = True) -> NicFile:
     n = 1 if tiles is None else tiles.count(header.width, header.height)
     ys = tuple(take("YLAT").payload for _ in range(n))
     return NicFile(header, z, ys, tiles=tiles, qmap=qmap, **_ancillary(chunks[pos:]))
-
-
-def _interleaved(ofit: bytes) -> bool:
-    """OFIT's order nibble (bitstream.overfit) says interleaved; the payload is parsed later."""
-    return bool(ofit) and ofit[0] >> 4 != 0
 
 
 def _ancillary(chunks) -> dict:

@@ -111,6 +111,12 @@ def laplace_tables() -> TableSet:
                     _LazyPmfs())
 
 
+def latent_order(payload: bytes) -> int:
+    """The order nibble of an OFIT payload (0 grid by grid, ORDER_INTERLEAVED), read before the
+    payload is parsed (the container's version check needs it)."""
+    return payload[0] >> 4 if payload else 0
+
+
 @dataclass(frozen=True)
 class OverfitPayload:
     levels: int
@@ -157,7 +163,7 @@ class OverfitPayload:
         if len(payload) < HEAD_SIZE:
             raise FormatError(f"OFIT chunk has {len(payload)} bytes, fewer than its {HEAD_SIZE}-byte header")
         L, a, s, r, ash, ssh = struct.unpack(">6B", payload[:HEAD_SIZE])
-        order, L = L >> 4, L & 0x0F
+        order, L = latent_order(payload), L & 0x0F
         if order > ORDER_INTERLEAVED:
             raise FormatError(f"OFIT latent order {order} unknown (0 and {ORDER_INTERLEAVED} are defined)")
         n = 10 + 2 * r

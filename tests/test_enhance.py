@@ -1,7 +1,6 @@
 """The ``enhance`` plugin (artifact removal) and ``nic enhance``, on real compressed images."""
 from __future__ import annotations
 
-import io
 import subprocess
 import sys
 
@@ -12,14 +11,9 @@ from PIL import Image
 
 from hific_codec import plugins
 from hific_codec.plugins.enhance import HALO, TILE
+from hific_codec.train.enhance import jpeg
 
 from .conftest import psnr
-
-
-def jpeg(a: np.ndarray, quality: int) -> tuple[np.ndarray, bytes]:
-    buf = io.BytesIO()
-    Image.fromarray(a).save(buf, "JPEG", quality=quality)
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")), buf.getvalue()
 
 
 @pytest.fixture(scope="module")

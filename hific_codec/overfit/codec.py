@@ -65,7 +65,9 @@ def code(rgb: np.ndarray, fr: FitResult) -> Encoded:
     h, w = rgb.shape[:2]
     model, lmbda, cfg = fr.model, fr.lmbda, fr.model.cfg
     grids = _latent_ints(model)
-    # ARM: fewest bits for its weights plus the latents it codes
+    # ARM: fewest bits for its weights plus the latents it codes (one coding order for every step size)
+    plan = exact.Plan([g.shape for g in grids], interleaved=True)
+    buf = plan.buffer(grids)
     best = None
     for s in ARM_SHIFTS:
         ints = exact.arm_ints(model.arm, s)
@@ -73,21 +75,22 @@ def code(rgb: np.ndarray, fr: FitResult) -> Encoded:
             arm = exact.ExactARM(ints, s)
         except FormatError:
             continue
-        parts = exact.encode_parts(grids, arm)
-        lat = exact.code_length(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        sym, idx = plan.evaluate(buf, arm)
         scales, wbits = _weight_code(ints)
-        if best is None or lat + wbits < best[0]:
-            best = (lat + wbits, s, ints, scales, parts)
+        bits = exact.code_length(sym, idx) + wbits
+        if best is None or bits < best[0]:
+            best = (bits, s, ints, scales, sym, idx)
     if best is None:
         raise ValueError("the fitted entropy model's weights are beyond the exact range at every step size")
-    _, arm_shift, arm_w, arm_scales, parts = best
-    # synthesis: lowest MSE + λ bpp of the decoded pixels
+    _, arm_shift, arm_w, arm_scales, sym, idx = best
+    # synthesis: lowest MSE + λ bpp of the decoded pixels (the latents upsampled once for every step size)
     ref = rgb.astype(np.float64)
+    u = render.upsample(grids)
     best_syn = None
     for s in SYN_SHIFTS:
         ints = [exact.quantise(t, s) for t in _syn_tensors(model.synthesis)]
         scales, wbits = _weight_code(ints)
-        px = render.render(cfg, render.weights_from_ints(ints, s), grids, h, w)  # the decoder's pixels
+        px = render.render(cfg, render.weights_from_ints(ints, s), u, h, w)  # the decoder's pixels
         cost = np.mean((px - ref) ** 2) / 255.0**2 + lmbda * wbits / (h * w)
         if best_syn is None or cost < best_syn[0]:
             best_syn = (cost, s, ints, scales)
@@ -97,5 +100,5 @@ def code(rgb: np.ndarray, fr: FitResult) -> Encoded:
                for t, k in zip(arm_w + syn_w, arm_scales + syn_scales)]
     payload = fmt.OverfitPayload(cfg.levels, cfg.arm_hidden, cfg.syn_hidden, cfg.syn_residual, arm_shift, syn_shift,
                                  tuple(arm_scales + syn_scales), entropy.encode_parts(weights, tables),
-                                 entropy.encode_rows(parts, tables), interleaved=True)
+                                 entropy.encode_rows(plan.parts(sym, idx), tables), interleaved=True)
     return Encoded(payload.to_bytes(), len(payload.weights), len(payload.latents), fr.iterations, fr.seconds)

@@ -29,4 +29,4 @@ def decode(payload: bytes, h: int, w: int) -> np.ndarray:
     p = fmt.OverfitPayload.from_bytes(payload)
     cfg = OverfitConfig(p.levels, p.arm_hidden, p.syn_hidden, p.syn_residual)
     ints, grids = decode_latents(p, h, w)
-    return render.render(cfg, render.weights_from_ints(ints[6:], p.syn_shift), grids, h, w)
+    return render.render(cfg, render.weights_from_ints(ints[6:], p.syn_shift), render.upsample(grids), h, w)

@@ -185,22 +185,30 @@ class Plan:
     def grids(self, buf: np.ndarray) -> list[np.ndarray]:
         return [self._view(buf, l).astype(np.int64) for l in range(len(self.shapes))]
 
+    def evaluate(self, buf: np.ndarray, arm: ExactARM) -> tuple[np.ndarray, np.ndarray]:
+        """(symbols, table indexes) of every latent of a filled `buffer`, in stream order.  The
+        encoder knows every latent, so it evaluates the ARM on all of them (in chunks: the contexts
+        of a 2 Mpx image would take ~0.5 GB at once): the same integers the decoder computes."""
+        n = len(self.slots)
+        idx, sym = np.empty(n, np.int64), buf[self.slots[:, 0]].astype(np.int64)
+        for a in range(0, n, CHUNK):
+            idx[a : a + CHUNK], centre = params(*arm(buf[self.context(a, min(n, a + CHUNK))]))
+            sym[a : a + CHUNK] -= centre
+        return sym, idx
+
+    def parts(self, sym: np.ndarray, idx: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Stream-order arrays -> one (symbols, table indexes) part per step."""
+        b = self.bounds
+        return [(sym[b[k] : b[k + 1]], idx[b[k] : b[k + 1]]) for k in range(len(b) - 1)]
+
 
 CONTEXT_SOURCE = np.array([0] * len(CAUSAL) + [1] * len(PARENT))  # own slot, or the parent's
 
 
 def encode_parts(grids: list[np.ndarray], arm: ExactARM, interleaved: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(symbols, table indexes) per step, in stream order.  The encoder knows every latent, so it
-    evaluates the ARM on all of them at once: the same integers the decoder computes."""
+    """(symbols, table indexes) per step, in stream order (`Plan.evaluate`, then `Plan.parts`)."""
     plan = Plan([g.shape for g in grids], interleaved)
-    buf = plan.buffer(grids)
-    n = len(plan.slots)
-    idx, sym = np.empty(n, np.int64), buf[plan.slots[:, 0]].astype(np.int64)
-    for a in range(0, n, CHUNK):  # in chunks: the contexts of a 2 Mpx image would take ~0.5 GB at once
-        idx[a : a + CHUNK], centre = params(*arm(buf[plan.context(a, min(n, a + CHUNK))]))
-        sym[a : a + CHUNK] -= centre
-    b = plan.bounds
-    return [(sym[b[k] : b[k + 1]], idx[b[k] : b[k + 1]]) for k in range(len(b) - 1)]
+    return plan.parts(*plan.evaluate(plan.buffer(grids), arm))
 
 
 def decode_grids(shapes: list[tuple[int, int]], arm: ExactARM, read, interleaved: bool = True) -> list[np.ndarray]:

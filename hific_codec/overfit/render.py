@@ -79,9 +79,9 @@ def synthesise(cfg: OverfitConfig, weights: list[np.ndarray], u: np.ndarray) -> 
     return x
 
 
-def render(cfg: OverfitConfig, weights: list[np.ndarray], grids: list[np.ndarray], h: int, w: int) -> np.ndarray:
-    """Integer latent grids and float32 synthesis weights -> (h, w, 3) uint8."""
-    x = synthesise(cfg, weights, upsample(grids))[:, :h, :w]
+def render(cfg: OverfitConfig, weights: list[np.ndarray], u: np.ndarray, h: int, w: int) -> np.ndarray:
+    """Upsampled latents (`upsample`) and float32 synthesis weights -> (h, w, 3) uint8."""
+    x = synthesise(cfg, weights, u)[:, :h, :w]
     x = np.nan_to_num(x, nan=0.0, posinf=1.0, neginf=0.0)
     x = np.round(np.clip(x, 0, 1) * np.float32(255))
     return np.ascontiguousarray(x.transpose(1, 2, 0)).astype(np.uint8)

@@ -64,6 +64,29 @@ class Plugin:
         self.torch = torch
         return net.eval().requires_grad_(False)
 
+    def tiled(self, image: np.ndarray, tile: int, halo: int, scale: int = 1, multiple: int = 1) -> np.ndarray:
+        """``self.net`` over ``tile``-pixel tiles of the edge-padded image, each with ``halo`` pixels
+        of context (more than the network's receptive field, so the tiles' cores are what one pass
+        over the whole image gives); the output is ``scale`` times the input.  ``multiple``: every
+        tile is cut with sides a multiple of it (from the extra edge padding at the bottom and
+        right), for networks that work at a lower resolution; what it adds is dropped."""
+        torch = self.torch
+        h, w = image.shape[:2]
+        extra = multiple - 1
+        x = np.pad(image, ((halo, halo + extra), (halo, halo + extra), (0, 0)), mode="edge")
+        x = torch.from_numpy(x).permute(2, 0, 1)[None].float().div_(255)
+        out = np.empty((h * scale, w * scale, 3), np.uint8)
+        with torch.no_grad():
+            for i in range(0, h, tile):
+                for j in range(0, w, tile):
+                    th, tw = min(tile, h - i), min(tile, w - j)
+                    ch, cw = -(-th // multiple) * multiple, -(-tw // multiple) * multiple  # rounded up
+                    y = self.net(x[:, :, i : i + ch + 2 * halo, j : j + cw + 2 * halo])
+                    y = y[0, :, halo * scale : (halo + th) * scale, halo * scale : (halo + tw) * scale]
+                    out[i * scale : (i + th) * scale, j * scale : (j + tw) * scale] = (
+                        y.mul(255).round_().clamp_(0, 255).permute(1, 2, 0).to(torch.uint8).numpy())
+        return out
+
     def run(self, image: np.ndarray, latents: Latents | None) -> np.ndarray:
         """HxWx3 uint8 -> HxWx3 uint8 (override); ``latents`` only for the first plugin of a
         chain on a hyperprior file, else None."""

@@ -11,8 +11,6 @@ stay on multiples of 8, where JPEG's block grid lies.  Memory is bounded by the 
 """
 from __future__ import annotations
 
-import numpy as np
-
 from .base import Plugin, PluginError
 
 TILE, HALO = 256, 32
@@ -39,18 +37,4 @@ class Enhance(Plugin):
         self.net = self.frozen(self.net, state)
 
     def run(self, image, latents):
-        torch = self.torch
-        h, w = image.shape[:2]
-        # one extra row and column of edge padding: every tile is cut with even sides (the network
-        # works at half resolution) and its odd last row or column is dropped
-        x = np.pad(image, ((HALO, HALO + 1), (HALO, HALO + 1), (0, 0)), mode="edge")
-        x = torch.from_numpy(x).permute(2, 0, 1)[None].float().div_(255)
-        out = np.empty((h, w, 3), np.uint8)
-        with torch.no_grad():
-            for i in range(0, h, TILE):
-                for j in range(0, w, TILE):
-                    th, tw = min(TILE, h - i), min(TILE, w - j)
-                    y = self.net(x[:, :, i : i + th + th % 2 + 2 * HALO, j : j + tw + tw % 2 + 2 * HALO])
-                    y = y[0, :, HALO : HALO + th, HALO : HALO + tw]
-                    out[i : i + th, j : j + tw] = y.mul(255).round_().clamp_(0, 255).permute(1, 2, 0).to(torch.uint8).numpy()
-        return out
+        return self.tiled(image, TILE, HALO, multiple=2)  # the network works at half resolution

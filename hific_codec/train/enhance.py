@@ -35,11 +35,12 @@ JPEG_QUALITIES = (5, 50)
 NIC_QUALITIES = (0, 30)
 
 
-def jpeg(a: np.ndarray, quality: int) -> np.ndarray:
-    """(h, w, 3) uint8 through a baseline JPEG at ``quality`` (Pillow's libjpeg, 4:2:0)."""
+def jpeg(a: np.ndarray, quality: int) -> tuple[np.ndarray, int]:
+    """(h, w, 3) uint8 through a baseline JPEG at ``quality`` (Pillow's libjpeg, 4:2:0): the
+    decoded image and the file's bytes."""
     buf = io.BytesIO()
     Image.fromarray(a).save(buf, "JPEG", quality=int(quality))
-    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB"))
+    return np.asarray(Image.open(io.BytesIO(buf.getvalue())).convert("RGB")), buf.tell()
 
 
 def nic_pool(images: list[np.ndarray], n: int, side: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -86,7 +87,7 @@ class PairSampler:
                 # JPEG after the crop and flips: its 8x8 grid starts at the crop's corner, as a
                 # photo's starts at the image's
                 (clean,) = self._crop(self.images[self.rng.choice(len(self.images), p=self.p)])
-                coded = jpeg(clean, self.rng.integers(JPEG_QUALITIES[0], JPEG_QUALITIES[1] + 1))
+                coded, _ = jpeg(clean, self.rng.integers(JPEG_QUALITIES[0], JPEG_QUALITIES[1] + 1))
             xs.append(coded)
             ys.append(clean)
         t = lambda v: torch.from_numpy(np.stack(v)).permute(0, 3, 1, 2).float().div_(255)
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> None:
     vals = [np.ascontiguousarray(v[: min(192, v.shape[0]) // 16 * 16, : min(192, v.shape[1]) // 16 * 16]) for v in val]
     pool_val = nic_pool(vals, len(vals), 192, seed=1)
     t = lambda v: torch.from_numpy(np.array(v)).permute(2, 0, 1).float()[None] / 255
-    val_sets = {"jpeg10": [(t(jpeg(v, 10)), t(v)) for v in vals], "jpeg20": [(t(jpeg(v, 20)), t(v)) for v in vals],
+    val_sets = {"jpeg10": [(t(jpeg(v, 10)[0]), t(v)) for v in vals], "jpeg20": [(t(jpeg(v, 20)[0]), t(v)) for v in vals],
                 "nic": [(t(d), t(c)) for c, d in pool_val]}
     t0, seconds0, step = time.time(), meta["seconds"], meta["step"]
 
