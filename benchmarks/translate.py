@@ -2,10 +2,11 @@
 
     python -m benchmarks.translate      # writes benchmarks/results/plugins/TRANSLATE.md, translate.json, translate_grid.png
 
+Both families, pix2pix (paired training) and CycleGAN (unpaired), where installed.
 photo->labels: per-pixel class accuracy, every pixel of output and ground truth mapped to the
 nearest of the 12 palette colours (the palette saved with the weights), and mean IoU over
 classes; baseline: every pixel labelled with the most frequent class.  labels->photo: mean L1
-(0..1 pixels) and FID/KID on the 256x256 outputs against the test photos, with ImageNet
+(0..1 pixels), PSNR and FID/KID on the 256x256 outputs against the test photos, with ImageNet
 EfficientNet-Lite0 features (not Inception FID; 106 samples, so FID is biased upwards and KID is
 the steadier number).  Each plugin is run as a user runs it, on the 256x256 halves.
 """
@@ -24,20 +25,14 @@ from . import datasets, fid, report
 OUT = Path(__file__).resolve().parent / "results" / "plugins"
 
 
-def main(argv: list[str] | None = None) -> int:
-    import torch
+FAMILIES = {"pix2pix": ("translate:facades-photo2labels", "translate:facades-labels2photo"),
+            "CycleGAN": ("cycle:photo2labels", "cycle:labels2photo")}
 
-    from hific_codec import plugins, zoo
+
+def evaluate(p2l, l2p, pal: np.ndarray, pairs, net) -> tuple[dict, list[np.ndarray]]:
+    """Both directions of one family against the test pairs: (metrics, grid rows)."""
     from hific_codec.models.pix2pix import classify
-    from hific_codec.train.pix2pix import load_pairs
 
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--threads", type=int, default=2)
-    a = ap.parse_args(argv)
-    torch.set_num_threads(a.threads)
-    pairs = load_pairs(datasets.data_root() / "facades" / "test")
-    l2p, p2l = plugins.create("translate:facades-labels2photo"), plugins.create("translate:facades-photo2labels")
-    pal = np.array(zoo.get("facades-photo2labels").config["palette"], np.uint8)
     acc, base, inter, union, l1s, fakes, reals, rows = [], [], np.zeros(len(pal)), np.zeros(len(pal)), [], [], [], []
     t_l2p = t_p2l = 0.0
     for k, (photo, labels) in enumerate(pairs):
@@ -56,41 +51,76 @@ def main(argv: list[str] | None = None) -> int:
         fakes.append(gen_photo)
         reals.append(photo)
         if k < 4:
-            rows.append(np.concatenate([labels, photo, gen_photo, gen_labels], axis=1))
-    net = fid.feature_net()
+            rows.append([gen_photo, gen_labels])
     ff, fr = net(np.stack(fakes)), net(np.stack(reals))
     present = union > 0
-    res = {
-        "pairs": len(pairs), "photo2labels": {"pixel_accuracy": float(np.mean(acc)),
-                                              "majority_class_accuracy": float(np.mean(base)),
-                                              "mean_iou": float((inter[present] / union[present]).mean()),
-                                              "seconds_per_image": t_p2l / len(pairs)},
-        "labels2photo": {"l1": float(np.mean(l1s)), "fid": fid.fid(fr, ff), "kid": fid.kid(fr, ff, subset_size=50),
-                         "seconds_per_image": t_l2p / len(pairs)},
-        "features": net.label, "machine": report.machine_summary(a.threads),
-        "weights": {n: {"sha256": zoo.get(n).sha256[:8], "train_hours": zoo.get(n).train_hours,
-                        "train_steps": zoo.get(n).train_steps} for n in ("facades-labels2photo", "facades-photo2labels")},
-    }
+    psnr = float(np.mean([10 * np.log10(255.0**2 / np.mean((f.astype(np.float64) - r) ** 2)) for f, r in zip(fakes, reals)]))
+    return {"photo2labels": {"pixel_accuracy": float(np.mean(acc)), "majority_class_accuracy": float(np.mean(base)),
+                             "mean_iou": float((inter[present] / union[present]).mean()),
+                             "seconds_per_image": t_p2l / len(pairs)},
+            "labels2photo": {"l1": float(np.mean(l1s)), "psnr": psnr, "fid": fid.fid(fr, ff),
+                             "kid": fid.kid(fr, ff, subset_size=50), "seconds_per_image": t_l2p / len(pairs)}}, rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    import torch
+
+    from hific_codec import plugins, zoo
+    from hific_codec.train.pix2pix import load_pairs
+
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args(argv)
+    torch.set_num_threads(a.threads)
+    pairs = load_pairs(datasets.data_root() / "facades" / "test")
+    # one palette scores every family: pix2pix's (both palettes are k-means of the same training label maps)
+    pal = np.array(zoo.get("facades-photo2labels").config["palette"], np.uint8)
+    net = fid.feature_net()
+    res = {"pairs": len(pairs), "features": net.label, "machine": report.machine_summary(a.threads), "families": {},
+           "weights": {}}
+    grid = [[labels, photo] for photo, labels in pairs[:4]]
+    for family, specs in FAMILIES.items():
+        ps = [plugins.create(s) for s in specs]
+        if any(w not in zoo.entries() for p in ps for w in [p.weight_name]):
+            continue
+        res["families"][family], rows = evaluate(*ps, pal, pairs, net)
+        for g, r in zip(grid, rows):
+            g.extend(r)
+        for p in ps:
+            e = zoo.get(p.weight_name)
+            res["weights"][p.weight_name] = {"sha256": e.sha256[:8], "train_hours": e.train_hours,
+                                             "train_steps": e.train_steps, "size": p.size}
     OUT.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(np.concatenate(rows, axis=0)).save(OUT / "translate_grid.png")
+    Image.fromarray(np.concatenate([np.concatenate(g, axis=1) for g in grid], axis=0)).save(OUT / "translate_grid.png")
     (OUT / "translate.json").write_text(json.dumps(res, indent=1))
-    p, q = res["photo2labels"], res["labels2photo"]
-    w = res["weights"]
-    md = ["# Translation plugins (`translate:facades-*`, pix2pix)", "",
-          f"CMP facades test split, {res['pairs']} pairs; machine: {res['machine']}.  Weights: "
-          + "; ".join(f"`{n}` {v['sha256']} ({v['train_steps']} steps, {v['train_hours']} h CPU)" for n, v in w.items()) + ".",
-          "", "| direction | metric | value |", "|---|---|---:|",
-          f"| photo -> labels | per-pixel class accuracy | {p['pixel_accuracy']:.3f} |",
-          f"| photo -> labels | mean IoU (12 classes) | {p['mean_iou']:.3f} |",
-          f"| photo -> labels | baseline: most frequent class | {p['majority_class_accuracy']:.3f} |",
-          f"| labels -> photo | L1 (0..1) | {q['l1']:.4f} |",
-          f"| labels -> photo | FID ({res['features'].split(',')[0]}) | {q['fid']:.1f} |",
-          f"| labels -> photo | KID x1000 | {1000 * q['kid']:.1f} |",
-          f"| both | seconds per 256x256 image | {p['seconds_per_image']:.3f} / {q['seconds_per_image']:.3f} |", "",
-          "![grid](translate_grid.png)", "", "Columns: label map, photo, labels->photo, photo->labels.", ""]
-    (OUT / "TRANSLATE.md").write_text("\n".join(md))
+    (OUT / "TRANSLATE.md").write_text(render(res))
     print(f"report: {OUT / 'TRANSLATE.md'}")
     return 0
+
+
+def render(res: dict) -> str:
+    fams = list(res["families"])
+    rows = [("photo -> labels", "per-pixel class accuracy", lambda f: f"{f['photo2labels']['pixel_accuracy']:.3f}"),
+            ("photo -> labels", "mean IoU (12 classes)", lambda f: f"{f['photo2labels']['mean_iou']:.3f}"),
+            ("photo -> labels", "baseline: most frequent class",
+             lambda f: f"{f['photo2labels']['majority_class_accuracy']:.3f}"),
+            ("labels -> photo", "L1 (0..1)", lambda f: f"{f['labels2photo']['l1']:.4f}"),
+            ("labels -> photo", "PSNR-RGB", lambda f: f"{f['labels2photo']['psnr']:.2f} dB"),
+            ("labels -> photo", f"FID ({res['features'].split(',')[0]})", lambda f: f"{f['labels2photo']['fid']:.1f}"),
+            ("labels -> photo", "KID x1000", lambda f: f"{1000 * f['labels2photo']['kid']:.1f}"),
+            ("both", "seconds per 256x256 image", lambda f: f"{f['photo2labels']['seconds_per_image']:.3f} / "
+                                                            f"{f['labels2photo']['seconds_per_image']:.3f}")]
+    md = ["# Translation plugins (`translate:facades-*` pix2pix, `cycle:*` CycleGAN)", "",
+          (f"CMP facades test split, {res['pairs']} pairs; machine: {res['machine']}.  pix2pix is trained on the "
+           "training pairs; CycleGAN on the same photos and label maps drawn independently, never paired; both are "
+           "scored against the test pairs (Zhu et al.'s comparison).  Weights: "
+           + "; ".join(f"`{n}` {v['sha256']} ({v['train_steps']} steps, {v['train_hours']} h on one CPU core, works "
+                       f"at {v['size']}x{v['size']})" for n, v in res["weights"].items()) + "."),
+          "", "| direction | metric | " + " | ".join(fams) + " |", "|---|---|" + "---:|" * len(fams)]
+    md += [f"| {d} | {m} | " + " | ".join(get(res["families"][f]) for f in fams) + " |" for d, m, get in rows]
+    md += ["", "![grid](translate_grid.png)", "",
+           "Columns: label map, photo, then for " + " and ".join(fams) + ": labels->photo, photo->labels.", ""]
+    return "\n".join(md)
 
 
 if __name__ == "__main__":

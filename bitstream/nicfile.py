@@ -17,9 +17,11 @@ from .overfit import latent_order
 from .tiles import TileGrid, padded_size
 
 KNOWN_CRITICAL = ("HEAD", "TILE", "QMAP", "ZLAT", "YLAT", "OFIT", "PIXL")
-ANCILLARY = {"iccp": "icc", "exif": "exif", "alph": "alpha"}
+ANCILLARY = {"iccp": "icc", "exif": "exif", "xmpd": "xmp", "alph": "alpha"}
 REALISM, REALISM_SCALE = "rlsm", 10000  # u16: suggested realism x 10000
-ICC_Z, MAX_ICC = "iccz", 1 << 24  # the ICC profile as a zlib stream; a profile larger than 16 MiB is not read
+# ICC profiles and XMP packets may instead travel as one zlib stream, where that is smaller; more
+# than 16 MiB inflated is not read
+ZLIB_FORM, MAX_INFLATED = {"iccp": "iccz", "xmpd": "xmpz"}, 1 << 24
 # A file is written with the lowest version that can read it: 1.1 added tiles; 1.2 marks files of
 # models whose decoder evaluates g_s in sub-pixel form (model 4 on), which a 1.1 decoder would not;
 # 1.3 marks files whose latents are coded in two checkerboard passes (model 5 on); 1.4 files whose
@@ -42,6 +44,7 @@ class NicFile:
     y_streams: tuple[bytes, ...]  # range-coded latents, one stream per tile in raster order
     icc: bytes | None = None  # ICC profile, carried through untouched
     exif: bytes | None = None  # EXIF block, carried through untouched
+    xmp: bytes | None = None  # XMP packet (UTF-8 XML), carried through untouched
     alpha: bytes | None = None  # zlib-compressed 8-bit alpha plane (lossless), RGBA inputs only
     tiles: TileGrid | None = None  # None: one tile, the whole image (all a 1.0 file can hold)
     realism: float | None = None  # the encoder's suggested realism-decoder setting, 0..1 (chunk rlsm)
@@ -106,9 +109,9 @@ def write(f: NicFile, min_version: tuple[int, int] = V1_0) -> bytes:
         v = getattr(f, a)
         if v is None:
             continue
-        if t == "iccp":  # profiles compress well (often to a third); PNG's iCCP is always compressed
+        if t in ZLIB_FORM:  # profiles compress to about a third, XML more; PNG's iCCP is always compressed
             z = zlib.compress(v, 9)
-            t, v = ("iccz", z) if len(z) < len(v) else (t, v)
+            t, v = (ZLIB_FORM[t], z) if len(z) < len(v) else (t, v)
         chunks.append(Chunk(t, v))
     if f.realism is not None:
         chunks.append(Chunk(REALISM, struct.pack(">H", round(f.realism * REALISM_SCALE))))
@@ -188,10 +191,11 @@ def _ancillary(chunks) -> dict:
             raise FormatError(f"unexpected {c.type} chunk after the latents")
         if c.critical:
             raise UnsupportedError(f"unknown critical chunk {c.type!r}: written by a newer encoder?")
-        if c.type == ICC_Z and c.crc_ok and "iccp" not in found:
-            icc = _inflate(c.payload, MAX_ICC)
-            if icc is not None:
-                found["iccp"] = icc
+        plain = next((t for t, z in ZLIB_FORM.items() if z == c.type), None)
+        if plain is not None and c.crc_ok and plain not in found:
+            v = _inflate(c.payload, MAX_INFLATED)
+            if v is not None:
+                found[plain] = v
         elif (c.type in ANCILLARY or (c.type == REALISM and c.crc_ok)) and c.type not in found:
             found[c.type] = c.payload  # unknown or repeated ancillary chunks are skipped
     extra = {a: found.get(t) for t, a in ANCILLARY.items()}

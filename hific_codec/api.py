@@ -29,6 +29,7 @@ def encode(
     model: str | None = None,
     icc: bytes | None = None,
     exif: bytes | None = None,
+    xmp: bytes | None = None,
     effort: int = 0,
     realism: float | None = None,
     seconds: float | None = None,
@@ -37,6 +38,7 @@ def encode(
     roi_quality: float | None = None,
     aq: bool | float = False,
     lossless: bool = False,
+    device: str | None = None,
 ) -> bytes:
     """Compress an image array to `.nic` bytes.
 
@@ -65,14 +67,17 @@ def encode(
     (hific_codec.lossless: a pixel model fitted to the image and carried in the file, format
     1.7).  8-bit grey, RGB and RGBA; 16-bit arrays are refused rather than reduced.  No quality,
     target, effort, model, realism or quality map applies.
+    ``device``: where an overfitted fit runs (``"cuda"``, ``"cuda:1"``; default the CPU); the
+    coding after the fit, and every other effort, runs on the CPU.
     """
     if lossless:
         given = [n for n, v in (("quality", quality), ("bpp", bpp), ("psnr", psnr), ("model", model),
-                                ("realism", realism), ("seconds", seconds), ("roi", roi), ("roi_quality", roi_quality))
+                                ("realism", realism), ("seconds", seconds), ("roi", roi), ("roi_quality", roi_quality),
+                                ("device", None if device == "cpu" else device))
                  if v is not None] + (["effort"] if effort else []) + (["aq"] if aq else [])
         if given:
             raise ValueError(f"lossless coding takes no {', '.join(given)}")
-        return _encode_lossless(image, icc, exif, progress)
+        return _encode_lossless(image, (icc, exif, xmp), progress)
     if realism is not None and not 0 <= realism <= 1:
         raise ValueError(f"realism must be within 0..1, got {realism}")
     if sum(v is not None for v in (quality, bpp, psnr)) > 1:
@@ -93,7 +98,10 @@ def encode(
             raise ValueError("effort 3 and up write an overfitted file: it has its own decoder (no model or realism)")
         if psnr is not None:
             raise ValueError("a PSNR target works at effort 0-2")
-        return _encode_overfit(rgb, channels, alpha, q, bpp, effort, icc, exif, seconds, progress)
+        return _encode_overfit(rgb, channels, alpha, q, bpp, effort, (icc, exif, xmp), seconds, progress,
+                               _fit_device(device))
+    if device not in (None, "cpu"):
+        raise ValueError("device applies to overfitted coding (effort 3 and up); effort 0-2 run on the CPU")
     if seconds is not None:
         raise ValueError("seconds is a budget for overfitted coding (effort 3 and up)")
     codec, m = _model(model)
@@ -116,7 +124,7 @@ def encode(
         qm = None if qmaker is None else qmaker(q)
         z, ys = codec.code(m, a, q, tiles, qm)
         header = Header(rgb.shape[1], rgb.shape[0], channels, m.entry.model_id, m.entry.short_hash, q)
-        return bitstream.write(NicFile(header, z, ys, icc=icc, exif=exif, alpha=alpha_chunk, tiles=tiles,
+        return bitstream.write(NicFile(header, z, ys, icc=icc, exif=exif, xmp=xmp, alpha=alpha_chunk, tiles=tiles,
                                        realism=realism, qmap=None if qm is None else qmap.to_bytes(qm)),
                                min_version=m.format_version)
 
@@ -165,14 +173,15 @@ def _quality_map(rgb: np.ndarray, roi, roi_quality: float | None, aq: bool | flo
 
 
 def overfit_file(payload: bytes, width: int, height: int, quality: float, channels: int = 3,
-                 alpha: np.ndarray | None = None, icc: bytes | None = None, exif: bytes | None = None) -> bytes:
+                 alpha: np.ndarray | None = None, icc: bytes | None = None, exif: bytes | None = None,
+                 xmp: bytes | None = None) -> bytes:
     """An OFIT payload (overfit.codec.Encoded.payload) in its .nic container."""
     header = Header(width, height, channels, OVERFIT_MODEL_ID, b"\0\0\0\0", round(quality, 2))
     alpha_chunk = image_io.pack_alpha(alpha) if alpha is not None else None
-    return bitstream.write(NicFile(header, b"", (), icc=icc, exif=exif, alpha=alpha_chunk, overfit=payload))
+    return bitstream.write(NicFile(header, b"", (), icc=icc, exif=exif, xmp=xmp, alpha=alpha_chunk, overfit=payload))
 
 
-def _encode_lossless(image, icc, exif, progress) -> bytes:
+def _encode_lossless(image, meta, progress) -> bytes:
     a = np.asarray(image)
     if a.dtype == np.uint16:
         raise ValueError("lossless coding keeps 8-bit samples only, and this image has 16 bits per sample: "
@@ -184,10 +193,28 @@ def _encode_lossless(image, icc, exif, progress) -> bytes:
     payload = lossless.encode(planes, progress=progress)
     h, w = rgb.shape[:2]
     header = Header(w, h, channels, OVERFIT_MODEL_ID, b"\0\0\0\0", 100.0)
-    return bitstream.write(NicFile(header, b"", (), icc=icc, exif=exif, lossless=payload))
+    icc, exif, xmp = meta
+    return bitstream.write(NicFile(header, b"", (), icc=icc, exif=exif, xmp=xmp, lossless=payload))
 
 
-def _encode_overfit(rgb, channels, alpha, q, bpp, effort, icc, exif, seconds, progress) -> bytes:
+def _fit_device(device: str | None) -> str:
+    """The torch device for an overfitted fit, refused in one line where it does not exist."""
+    import re
+
+    if device in (None, "cpu"):
+        return "cpu"
+    if not re.fullmatch(r"cuda(:\d+)?", device):
+        raise ValueError(f"device must be cpu or cuda[:N], got {device!r}")
+    import torch
+
+    if not torch.cuda.is_available():
+        raise ValueError(f"device {device}: no CUDA device is available here")
+    if int(device.partition(":")[2] or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device {device}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    return device
+
+
+def _encode_overfit(rgb, channels, alpha, q, bpp, effort, meta, seconds, progress, device="cpu") -> bytes:
     from . import overfit
 
     if seconds is not None and seconds <= 0:
@@ -195,11 +222,12 @@ def _encode_overfit(rgb, channels, alpha, q, bpp, effort, icc, exif, seconds, pr
     h, w = rgb.shape[:2]
     # the latents get what the target leaves after the network weights (~1 KB) and the container
     target = None if bpp is None else max(bpp * 0.5, bpp - 8 * 1100 / (h * w))
-    r = overfit.encode(rgb, q, effort, seconds=seconds, target_bpp=target, progress=progress)
-    data = overfit_file(r.payload, w, h, q, channels, alpha, icc, exif)
+    r = overfit.encode(rgb, q, effort, seconds=seconds, target_bpp=target, progress=progress, device=device)
+    icc, exif, xmp = meta
+    data = overfit_file(r.payload, w, h, q, channels, alpha, icc, exif, xmp)
     if bpp is not None and len(data) * 8 / (h * w) > bpp:  # never above the target: the fast coder meets it
         arr = image_io.from_rgb8(rgb, channels, alpha)
-        return encode(arr, bpp=bpp, icc=icc, exif=exif)
+        return encode(arr, bpp=bpp, icc=icc, exif=exif, xmp=xmp)
     return data
 
 
@@ -287,6 +315,7 @@ class Info:
     weight_bytes: int | None = None  # overfitted, lossless: bytes spent on the decoder's weights
     icc: bytes | None = None  # the ICC profile the file carries (decode() returns pixels only)
     exif: bytes | None = None  # the EXIF block the file carries
+    xmp: bytes | None = None  # the XMP packet the file carries
     quality_range: tuple[float, float] | None = None  # a quality map's lowest and highest quality (format 1.6)
 
 
@@ -303,7 +332,7 @@ def info(data: bytes) -> Info:
                    else ("overfitted", OverfitPayload.from_bytes(f.overfit)))
         return Info(version, h.width, h.height, h.channels, h.quality, mode, h.weights_hash.hex(), len(data),
                     len(data) * 8 / (h.width * h.height), [(c.type, len(c.payload)) for c in chunks], ("fidelity",),
-                    None, h.model_id, None, mode, p.macs_per_pixel(), len(p.weights), f.icc, f.exif)
+                    None, h.model_id, None, mode, p.macs_per_pixel(), len(p.weights), f.icc, f.exif, f.xmp)
     from . import zoo
 
     try:
@@ -314,7 +343,7 @@ def info(data: bytes) -> Info:
         name, ctx, decoders = f"unknown (id {h.model_id})", None, ()
     return Info(version, h.width, h.height, h.channels, h.quality, name, h.weights_hash.hex(), len(data),
                 len(data) * 8 / (h.width * h.height), [(c.type, len(c.payload)) for c in chunks],
-                decoders, f.realism, h.model_id, ctx, icc=f.icc, exif=f.exif,
+                decoders, f.realism, h.model_id, ctx, icc=f.icc, exif=f.exif, xmp=f.xmp,
                 quality_range=None if f.qmap is None else (min(f.qmap) / QMAP_UNIT, max(f.qmap) / QMAP_UNIT))
 
 

@@ -36,8 +36,9 @@ class Task:
     effort: int = 0  # encode: 0-2 hyperprior, 3-5 overfitted
     lossless: bool = False  # encode: as `nic encode --lossless`
     seconds: float | None = None  # encode: overfitted fitting budget per file
+    device: str | None = None  # encode: where overfitted fits run, as `nic encode --device`
     model: str | None = None  # encode: zoo model name (None: the default)
-    metadata: str = "all"  # encode: all | icc | exif | none, as `nic encode --metadata`
+    metadata: str = "all"  # encode: all | icc | exif | xmp | none, as `nic encode --metadata`
     decoder: str | None = None  # decode: as `nic decode --decoder`
     realism: float | None = None  # decode: as `nic decode --realism`
     post: tuple[str, ...] = ()  # decode: plugins, as `nic decode --post`
@@ -200,13 +201,12 @@ def _check_source(p: Path) -> None:
 
 
 def _encode(task: Task, rec: Record, load_image, write_atomic) -> None:
-
     from . import api, image_io
-    from .files import select_metadata
 
-    arr, icc, exif = load_image(Path(task.src).read_bytes(), task.src)
-    icc, exif = select_metadata(task.metadata, icc, exif)
-    data = api.encode(arr, task.quality, bpp=task.bpp, psnr=task.target_psnr, icc=icc, exif=exif, effort=task.effort, seconds=task.seconds,
+    arr, meta = load_image(Path(task.src).read_bytes(), task.src)
+    meta = meta.select(task.metadata)
+    data = api.encode(arr, task.quality, bpp=task.bpp, psnr=task.target_psnr, icc=meta.icc, exif=meta.exif, xmp=meta.xmp,
+                      effort=task.effort, seconds=task.seconds, device=task.device,
                       model=task.model, lossless=task.lossless)
     write_atomic(task.dst, data, task.force)
     rec.bytes = len(data)

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from .files import CLIError, load_image, note, read_input, select_metadata, write_atomic
+from .files import METADATA_KINDS, CLIError, Metadata, load_image, note, read_input, write_atomic
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -42,7 +42,8 @@ def _batch(a: argparse.Namespace, mode: str, engine: str = "local", manifest: st
     if mode == "encode":
         which = "none" if a.strip else a.metadata
         opts.update(quality=a.quality, bpp=a.bpp, psnr=getattr(a, "psnr", False), effort=a.effort, model=a.model,
-                    metadata=which, target_psnr=getattr(a, "target_psnr", None), lossless=a.lossless)
+                    metadata=which, target_psnr=getattr(a, "target_psnr", None), lossless=a.lossless,
+                    device=a.device)
         if getattr(a, "time", None):
             opts.update(seconds=parse_duration(a.time), effort=max(3, opts["effort"]))
     try:
@@ -72,7 +73,7 @@ def cmd_encode(a: argparse.Namespace) -> None:
     if a.input != "-" and Path(a.input).is_dir():
         return _batch(a, "encode")
     data = read_input(a.input)
-    arr, icc, exif = load_image(data, a.input)
+    arr, meta = load_image(data, a.input)
     out = a.output or ("-" if a.input == "-" else str(Path(a.input).with_suffix(".nic")))
     t0 = time.perf_counter()
     seconds = parse_duration(a.time) if a.time else None
@@ -80,11 +81,12 @@ def cmd_encode(a: argparse.Namespace) -> None:
         a.effort = 3  # a time budget is what the overfitted levels spend
     bar = ProgressBar(a.input) if (a.effort >= 1 or a.lossless) and not a.quiet else None
     try:
-        icc, exif = select_metadata("none" if a.strip else a.metadata, icc, exif)
-        nic = api.encode(arr, a.quality, bpp=a.bpp, psnr=a.target_psnr, model=a.model, icc=icc, exif=exif,
+        meta = meta.select("none" if a.strip else a.metadata)
+        nic = api.encode(arr, a.quality, bpp=a.bpp, psnr=a.target_psnr, model=a.model, icc=meta.icc, exif=meta.exif,
+                         xmp=meta.xmp,
                          effort=a.effort,
                          realism=a.realism, seconds=seconds, progress=bar, roi=parse_roi(a.roi),
-                         roi_quality=a.roi_quality, aq=a.aq, lossless=a.lossless)
+                         roi_quality=a.roi_quality, aq=a.aq, lossless=a.lossless, device=a.device)
     finally:
         if bar is not None:
             bar.close()
@@ -92,8 +94,8 @@ def cmd_encode(a: argparse.Namespace) -> None:
     h, w = arr.shape[:2]
     if a.bpp is not None and len(nic) * 8 / (w * h) > a.bpp:
         got = len(nic) * 8 / (w * h)
-        meta = "" if not (icc or exif) else f" (with {len(icc or b'') + len(exif or b'')} bytes of metadata: --strip drops it)"
-        msg = f"{a.bpp:g} bpp cannot be met: the smallest file is {got:.4f} bpp{meta}"
+        carried = "" if not meta.size else f" (with {meta.size} bytes of metadata: --strip drops it)"
+        msg = f"{a.bpp:g} bpp cannot be met: the smallest file is {got:.4f} bpp{carried}"
         if a.strict:
             raise CLIError(msg + "; nothing written (--strict)")
         note(msg)
@@ -114,7 +116,7 @@ def cmd_encode(a: argparse.Namespace) -> None:
           f"{q}{extra}, {dt:.2f} s", file=sys.stderr)
 
 
-METADATA = ("all", "icc", "exif", "none")
+METADATA = ("all", *METADATA_KINDS, "none")
 
 
 def parse_roi(spec: str | None):
@@ -200,7 +202,10 @@ def cmd_decode(a: argparse.Namespace) -> None:
     dt = time.perf_counter() - t0
     which = api.realism_setting(meta, a.decoder, a.realism)
     which = "fidelity" if which is None else f"realism {which:g}"
-    _save_image(arr, out, fmt, a.force, icc_profile=meta.icc, exif=meta.exif)
+    icc = meta.icc
+    if icc and arr.ndim == 3 and icc[16:20] == b"GRAY":  # a plugin made a grey image colour (colorize)
+        icc = None
+    _save_image(arr, out, fmt, a.force, Metadata(icc, meta.exif, meta.xmp))
     post = f" + {', '.join(a.post)}" if a.post else ""
     print(f"{a.input} -> {out}: {arr.shape[1]}x{arr.shape[0]}, {which} decoder{post}, {dt:.2f} s", file=sys.stderr)
 
@@ -219,12 +224,12 @@ def _image_output(out: str, verb: str) -> str:
     return fmt
 
 
-def _save_image(arr, out: str, fmt: str, force: bool, **extra) -> None:
+def _save_image(arr, out: str, fmt: str, force: bool, meta: Metadata | None = None) -> None:
     from PIL import Image
 
     buf = io.BytesIO()
     try:
-        Image.fromarray(arr).save(buf, format=fmt, **{k: v for k, v in extra.items() if v})
+        Image.fromarray(arr).save(buf, format=fmt, **(meta or Metadata()).save_options(fmt))
     except (KeyError, ValueError, OSError) as e:
         raise CLIError(f"{out}: cannot write this format ({e})") from None
     write_atomic(out, buf.getvalue(), force)
@@ -237,11 +242,11 @@ def cmd_enhance(a: argparse.Namespace) -> None:
     plugin.ensure_loaded()  # missing weights are reported before the image is read
     out = a.output or ("-" if a.input == "-" else str(Path(a.input).with_name(Path(a.input).stem + ".enhanced.png")))
     fmt = _image_output(out, "enhance")
-    arr, icc, exif = load_image(read_input(a.input), a.input)
+    arr, meta = load_image(read_input(a.input), a.input)
     t0 = time.perf_counter()
     res = plugin(arr)
     dt = time.perf_counter() - t0
-    _save_image(res, out, fmt, a.force, icc_profile=icc, exif=exif)
+    _save_image(res, out, fmt, a.force, meta)
     print(f"{a.input} -> {out}: {res.shape[1]}x{res.shape[0]}, {plugin.weight_name}, {dt:.2f} s", file=sys.stderr)
 
 
@@ -315,9 +320,11 @@ def _coding_options(e: argparse.ArgumentParser, default_quality: float) -> None:
                    "fit a decoder to this image (overfitted coding: about 4.5, 14, 42 min per 768x512 image)")
     e.add_argument("--time", metavar="DURATION", help="overfitted coding with this fitting budget "
                    "(e.g. 90s, 5m, 1h); implies --effort 3 unless a higher one is given")
+    e.add_argument("--device", help="where overfitted coding (effort 3-5) fits: cpu (the default) or cuda[:N]; "
+                   "the file does not depend on it beyond the fit's floating point")
     e.add_argument("--metadata", choices=METADATA, default="all",
-                   help="what to carry from the source: all (ICC profile and EXIF, the default: without the "
-                   "profile, wide-gamut photos show the wrong colours), icc, exif, or none")
+                   help="what to carry from the source: all (ICC profile, EXIF and XMP, the default: without "
+                   "the profile, wide-gamut photos show the wrong colours), icc, exif, xmp, or none")
     e.add_argument("--strip", action="store_true", help="the same as --metadata none")
 
 

@@ -8,6 +8,7 @@ import io
 import os
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 
@@ -65,8 +66,43 @@ def note(text: str) -> None:
     print(f"nic: note: {text}", file=sys.stderr)
 
 
+@dataclass(frozen=True)
+class Metadata:
+    """What an image file carries besides its pixels and a `.nic` file keeps: the ICC profile,
+    the EXIF block and the XMP packet, as bytes."""
+
+    icc: bytes | None = None
+    exif: bytes | None = None
+    xmp: bytes | None = None
+
+    def select(self, which: str) -> Metadata:
+        """Only what ``--metadata which`` keeps: all, none, or one of icc, exif, xmp."""
+        keep = {"all": METADATA_KINDS, "none": ()}.get(which, (which,))
+        return Metadata(*(getattr(self, k) if k in keep else None for k in METADATA_KINDS))
+
+    @property
+    def size(self) -> int:
+        return sum(len(getattr(self, k) or b"") for k in METADATA_KINDS)
+
+    def save_options(self, fmt: str) -> dict:
+        """Pillow save options that write this metadata in format ``fmt`` (what it can hold)."""
+        opts = {k: v for k, v in (("icc_profile", self.icc), ("exif", self.exif)) if v}
+        if self.xmp and fmt in ("JPEG", "WEBP", "MPO"):
+            opts["xmp"] = self.xmp
+        elif self.xmp and fmt == "PNG":
+            from PIL import PngImagePlugin
+
+            text = PngImagePlugin.PngInfo()
+            text.add_itxt("XML:com.adobe.xmp", self.xmp.decode("utf-8", "replace"))  # XMP's own key in PNG
+            opts["pnginfo"] = text
+        return opts
+
+
+METADATA_KINDS = ("icc", "exif", "xmp")
+
+
 def load_image(data: bytes, name: str):
-    """Bytes of any Pillow-readable image -> (array, icc, exif).  The size is checked against the
+    """Bytes of any Pillow-readable image -> (array, `Metadata`).  The size is checked against the
     format's limit from the header alone, before any pixel is decoded."""
     import warnings
 
@@ -95,7 +131,9 @@ def load_image(data: bytes, name: str):
         raise CLIError(f"{name}: damaged image ({e})") from None
     if frames > 1:
         note(f"{name} has {frames} frames; only the first is encoded")
-    icc, exif = im.info.get("icc_profile"), im.info.get("exif")
+    icc, exif, xmp = im.info.get("icc_profile"), im.info.get("exif"), im.info.get("xmp")
+    if isinstance(xmp, str):  # PNG's iTXt gives text, JPEG and WebP bytes
+        xmp = xmp.encode("utf-8")
     if im.mode in ("I;16", "I;16B", "I;16L"):
         arr = np.asarray(im).astype(np.uint16)
     elif im.mode in ("L", "RGB", "RGBA"):
@@ -110,9 +148,4 @@ def load_image(data: bytes, name: str):
         note(f"{name}: dropped its {icc[16:20].decode('latin-1').strip() or 'unknown'} ICC profile "
              f"(the pixels were converted from {im.mode})")
         icc = None
-    return arr, icc, exif
-
-
-def select_metadata(which: str, icc: bytes | None, exif: bytes | None) -> tuple:
-    """(icc, exif) to carry, as --metadata ``which`` (all | icc | exif | none) asks."""
-    return (icc if which in ("all", "icc") else None), (exif if which in ("all", "exif") else None)
+    return arr, Metadata(icc, exif or None, xmp or None)

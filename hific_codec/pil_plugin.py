@@ -10,8 +10,8 @@ import bitstream
 
 FORMAT = "NIC"
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
-SAVE_OPTIONS = {"quality", "bpp", "effort", "seconds", "realism", "model", "icc_profile", "exif", "roi", "roi_quality",
-                "aq", "lossless"}
+SAVE_OPTIONS = {"quality", "bpp", "effort", "seconds", "realism", "model", "icc_profile", "exif", "xmp", "roi",
+                "roi_quality", "aq", "lossless"}
 _LOSSLESS_CONVERTIBLE = {"1", "P", "PA", "LA", "La", "RGBa", "RGBX"}  # to L/RGB/RGBA without losing a value
 
 
@@ -38,6 +38,8 @@ class NicImageFile(ImageFile.ImageFile):
             self.info["icc_profile"] = f.icc
         if f.exif:
             self.info["exif"] = f.exif
+        if f.xmp:
+            self.info["xmp"] = f.xmp
         self.tile = []
 
     def load(self):
@@ -76,6 +78,9 @@ def _save(im: Image.Image, fp, filename) -> None:
     exif = info.get("exif", im.info.get("exif"))
     if isinstance(exif, Image.Exif):
         exif = exif.tobytes()
+    xmp = info.get("xmp", im.info.get("xmp"))
+    if isinstance(xmp, str):  # PNG gives text
+        xmp = xmp.encode("utf-8")
     lossless = bool(info.get("lossless", False))
     if lossless and im.mode not in ("L", "RGB", "RGBA") and im.mode not in _LOSSLESS_CONVERTIBLE:
         raise ValueError(f"lossless NIC keeps 8-bit L, RGB and RGBA; mode {im.mode} would lose values: "
@@ -83,7 +88,7 @@ def _save(im: Image.Image, fp, filename) -> None:
     if im.mode not in ("L", "RGB", "RGBA"):
         im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
     data = encode(np.asarray(im), quality=info.get("quality"), bpp=info.get("bpp"), icc=icc or None,
-                  exif=exif or None, effort=info.get("effort", 0), seconds=info.get("seconds"),
+                  exif=exif or None, xmp=xmp or None, effort=info.get("effort", 0), seconds=info.get("seconds"),
                   realism=info.get("realism"), model=info.get("model"), roi=info.get("roi"),
                   roi_quality=info.get("roi_quality"), aq=info.get("aq", False), lossless=lossless)
     fp.write(data)

@@ -19,6 +19,19 @@ def crop(kodim23) -> np.ndarray:
     return np.ascontiguousarray(kodim23[100:292, 200:456])
 
 
+MODE_SHAPES = [(1, 1, 3), (7, 5, 3), (33, 17), (40, 48, 4)]  # tiny, odd, grey, RGBA
+
+
+def in_mode(crop: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    """A piece of ``crop`` of ``shape``: (h, w) grey, (h, w, 3) RGB or (h, w, 4) RGBA (alpha 200)."""
+    a = crop[: shape[0], : shape[1]]
+    if len(shape) == 2:
+        a = a[:, :, 0]
+    elif shape[2] == 4:
+        a = np.dstack([a, np.full(a.shape[:2], 200, np.uint8)])
+    return np.ascontiguousarray(a)
+
+
 def scrambled(payload: bytes, rng: np.random.Generator, k: int = 3) -> bytes:
     """``payload`` with ``k`` random bytes set to random values."""
     p = bytearray(payload)

@@ -67,6 +67,7 @@ def seeds() -> dict[str, bytes]:
         "overfit15_48x64": (Path(__file__).parent / "golden" / "of_crop48x64_q60.nic").read_bytes(),  # grid by grid
         "roi48x64_q20": hific_codec.encode(rgb[200:248, 300:364], 20, roi=[(8, 8, 24, 16)]),  # 1.6: QMAP
         "iccz32x32_q40": hific_codec.encode(rgb[:32, :32], 40, icc=bytes(range(64)) * 8),  # compressed ICC
+        "xmpz32x32_q40": hific_codec.encode(rgb[:32, :32], 40, xmp=b"<x:xmpmeta>" + b"<rdf:li/>" * 30 + b"</x:xmpmeta>"),
         "lossless24x32": hific_codec.encode(rgb[200:224, 300:332], lossless=True),  # 1.7: PIXL
     }
 

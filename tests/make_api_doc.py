@@ -60,8 +60,8 @@ def page() -> str:
     out += ["", "### `hific_codec.plugins.Latents`", "", _doc(plugins.Latents), ""] + _fields(plugins.Latents)
     out += ["## Pillow", "", _doc(pil_plugin), "",
             "Save options (anything else is refused): " + ", ".join(f"`{o}`" for o in sorted(pil_plugin.SAVE_OPTIONS)) +
-            ".  They mean what `encode`'s arguments of the same names mean; `icc_profile` and `exif` "
-            "default to the image's own.", ""]
+            ".  They mean what `encode`'s arguments of the same names mean; `icc_profile`, `exif` and "
+            "`xmp` default to the image's own.", ""]
     return "\n".join(out).rstrip() + "\n"
 
 

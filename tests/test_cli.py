@@ -42,6 +42,26 @@ def test_encode_info_decode(photo, tmp_path):
     assert im.size == (256, 192) and im.info.get("icc_profile") == b"fake-icc-profile"
 
 
+def test_xmp_is_kept_by_default_selected_by_metadata_and_written_on_decode(crop, tmp_path):
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description dc:creator="nic"/></rdf:RDF></x:xmpmeta>'
+    src = tmp_path / "x.jpg"
+    exif = Image.Exif()
+    exif[0x010F] = "TestCam"
+    Image.fromarray(crop).save(src, xmp=xmp, exif=exif.tobytes(), quality=90)
+    kept = {}
+    for which in ("all", "xmp", "exif", "none"):
+        out = tmp_path / f"{which}.nic"
+        assert nic("encode", str(src), "-o", str(out), "-q", "20", "--metadata", which).returncode == 0
+        i = hific_codec.info(out.read_bytes())
+        kept[which] = (i.xmp == xmp, i.exif is not None)
+    assert kept == {"all": (True, True), "xmp": (True, False), "exif": (False, True), "none": (False, False)}
+    for ext in ("png", "jpg", "webp"):  # decoding writes it where the output format holds XMP
+        img = tmp_path / f"back.{ext}"
+        assert nic("decode", str(tmp_path / "all.nic"), "-o", str(img)).returncode == 0
+        got = Image.open(img).info.get("xmp")
+        assert (got.encode() if isinstance(got, str) else got) == xmp, ext
+
+
 def test_stdin_stdout_pipeline(photo):
     enc = nic("encode", "-", "-o", "-", "--bpp", "0.6", stdin=photo.read_bytes())
     assert enc.returncode == 0 and enc.stdout[:4] == b"\x89NIC"
@@ -226,3 +246,14 @@ def test_verbose_prints_the_psnr_of_the_file_written_and_threads_are_set(photo, 
     shown = float(re.search(rb"PSNR ([0-9.]+) dB", r.stderr).group(1))
     assert abs(shown - psnr(crop, hific_codec.decode(out.read_bytes()))) < 0.01
     assert_clean_error(nic("--threads", "0", "info", str(out)), "at least 1")
+
+
+def test_device_errors_are_one_line_and_write_nothing(photo, tmp_path):
+    import torch
+
+    out = tmp_path / "d.nic"
+    if not torch.cuda.is_available():
+        assert_clean_error(nic("encode", str(photo), "-o", str(out), "--effort", "3", "--device", "cuda"),
+                           "no CUDA device")
+    assert_clean_error(nic("encode", str(photo), "-o", str(out), "--device", "cuda"), "effort 3 and up")
+    assert not out.exists()

@@ -13,7 +13,7 @@ from hific_codec import plugins
 from hific_codec.plugins.enhance import HALO, TILE
 from hific_codec.train.enhance import jpeg
 
-from .conftest import psnr
+from .conftest import MODE_SHAPES, in_mode, psnr
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +46,12 @@ def test_tiles_give_the_whole_image_result(enhance, kodim23):
     assert (tiled != img).mean() > 0.5  # it did change the image
 
 
-@pytest.mark.parametrize("shape", [(1, 1, 3), (7, 5, 3), (33, 17), (40, 48, 4)])
+@pytest.mark.parametrize("shape", MODE_SHAPES)
 def test_any_size_and_mode(enhance, crop, shape):
-    a = crop[: shape[0], : shape[1]]
-    if len(shape) == 2:
-        a = a[:, :, 0]
-    elif shape[2] == 4:
-        a = np.dstack([a, np.full(a.shape[:2], 200, np.uint8)])
-    out = enhance(np.ascontiguousarray(a))
+    a = in_mode(crop, shape)
+    out = enhance(a)
     assert out.shape == a.shape and out.dtype == np.uint8
-    assert np.array_equal(out, enhance(np.ascontiguousarray(a)))  # deterministic
+    assert np.array_equal(out, enhance(a))  # deterministic
 
 
 def test_the_gan_variant_is_another_network_that_still_removes_artifacts(enhance, crop):

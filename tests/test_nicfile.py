@@ -51,6 +51,20 @@ def test_icc_profiles_are_stored_compressed_and_bad_ones_skipped():
         assert f.icc is None and f.y_streams == (b"y",)  # skipped, never trusted
 
 
+def test_xmp_is_carried_compressed_and_bad_ones_skipped():
+    import zlib
+
+    xmp = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF>' + b"<rdf:li>tag</rdf:li>" * 50 + b"</rdf:RDF></x:xmpmeta>"
+    data = bitstream.write(NicFile(header(), b"z", b"y", exif=b"Exif\0\0", xmp=xmp))
+    f = bitstream.read(data)
+    assert f.xmp == xmp and f.exif == b"Exif\0\0"
+    assert "xmpz" in [c.type for c in bitstream.unpack_chunks(data)[1]] and len(data) < len(xmp)
+    assert bitstream.read(bitstream.write(NicFile(header(), b"z", b"y", xmp=b"<x/>"))).xmp == b"<x/>"  # as xmpd
+    base = [Chunk("HEAD", header().to_bytes()), Chunk("ZLAT", b"z"), Chunk("YLAT", b"y")]
+    for bad in (b"not zlib", zlib.compress(xmp)[:-5]):
+        assert bitstream.read(chunks_file(*base, Chunk("xmpz", bad))).xmp is None  # skipped, never trusted
+
+
 def test_container_overhead():
     f = NicFile(header(), b"z" * 120, b"y" * 5000)
     assert len(bitstream.write(f)) - 120 - 5000 - 18 <= 40

@@ -422,3 +422,26 @@ def test_overfitted_and_lossless_files_decode_without_torch():
     r = subprocess.run([sys.executable, "-c", code, *map(str, files)], capture_output=True, text=True, check=False)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "[]"
+
+
+def test_device_is_checked_before_any_work(small):
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="no CUDA device"):
+            hific_codec.encode(small, 50, effort=3, seconds=1, device="cuda")
+    with pytest.raises(ValueError, match="cpu or cuda"):
+        hific_codec.encode(small, 50, effort=3, seconds=1, device="tpu")
+    with pytest.raises(ValueError, match="effort 3 and up"):
+        hific_codec.encode(small, 50, device="cuda")
+    with pytest.raises(ValueError, match="lossless coding takes no device"):
+        hific_codec.encode(small, lossless=True, device="cuda")
+
+
+def test_a_fit_on_the_gpu_codes_like_one_on_the_cpu(small):
+    """Where a GPU exists: the same file format and about the same rate and PSNR (the fit's
+    floating point differs, its coding does not)."""
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device on this machine")
+    cpu = hific_codec.encode(small, 50, effort=3, device="cpu")
+    gpu = hific_codec.encode(small, 50, effort=3, device="cuda")
+    p_cpu, p_gpu = (psnr(hific_codec.decode(d), small) for d in (cpu, gpu))
+    assert abs(p_cpu - p_gpu) < 1.0 and 0.8 < len(gpu) / len(cpu) < 1.25

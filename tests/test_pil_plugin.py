@@ -58,3 +58,24 @@ def test_metadata_is_kept_and_unknown_options_refused(crop, tmp_path):
     assert "exif" not in Image.open(stripped).info and "icc_profile" not in Image.open(stripped).info
     with pytest.raises(ValueError, match="unknown NIC save option 'efort'"):
         src.save(io.BytesIO(), format="NIC", efort=3)
+
+
+XMP = b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF><rdf:Description dc:title="nic"/></rdf:RDF></x:xmpmeta>'
+
+
+def test_xmp_travels_from_jpeg_and_png_through_nic_and_back(crop, tmp_path):
+    from PIL import PngImagePlugin
+
+    text = PngImagePlugin.PngInfo()
+    text.add_itxt("XML:com.adobe.xmp", XMP.decode())
+    Image.fromarray(crop).save(tmp_path / "a.png", pnginfo=text)
+    Image.fromarray(crop).save(tmp_path / "a.jpg", xmp=XMP)
+    for src in ("a.png", "a.jpg"):
+        buf = io.BytesIO()
+        Image.open(tmp_path / src).save(buf, format="NIC", quality=20)
+        buf.seek(0)
+        assert Image.open(buf).info["xmp"] == XMP, src
+    dropped = io.BytesIO()
+    Image.open(tmp_path / "a.jpg").save(dropped, format="NIC", quality=20, xmp=b"")
+    dropped.seek(0)
+    assert "xmp" not in Image.open(dropped).info

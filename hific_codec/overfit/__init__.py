@@ -41,9 +41,11 @@ def lmbda(quality: float) -> float:
 
 
 def encode(rgb: np.ndarray, quality: float = 50.0, effort: int = 3, *, seconds: float | None = None,
-           target_bpp: float | None = None, progress=None):
-    """Fit and code ``rgb`` (h, w, 3 uint8) -> codec.Encoded (the OFIT payload and its figures).  ``progress(fit.Progress)`` is called every few
-    iterations; an exception from it (or Ctrl-C) stops the encode with nothing written."""
+           target_bpp: float | None = None, progress=None, device: str = "cpu"):
+    """Fit and code ``rgb`` (h, w, 3 uint8) -> codec.Encoded (the OFIT payload and its figures).
+    ``progress(fit.Progress)`` is called every few iterations; an exception from it (or Ctrl-C)
+    stops the encode with nothing written.  ``device``: the torch device the fit runs on (the
+    coding after it runs on the CPU, so the file does not depend on it beyond the fit's floats)."""
     if effort not in EFFORTS:
         raise ValueError(f"overfitted effort must be one of {sorted(EFFORTS)}, got {effort}")
     h, w = rgb.shape[:2]
@@ -52,7 +54,7 @@ def encode(rgb: np.ndarray, quality: float = 50.0, effort: int = 3, *, seconds: 
                          f"{h * w}: use effort 0-2")
     from . import codec
 
-    fc = EFFORTS[effort].fit_config(lmbda=lmbda(quality), seconds=seconds, target_bpp=target_bpp)
+    fc = EFFORTS[effort].fit_config(lmbda=lmbda(quality), seconds=seconds, target_bpp=target_bpp, device=device)
     return codec.encode(rgb, fc, callback=progress)
 
 

@@ -45,6 +45,7 @@ class FitConfig:
     warm_start: bool = True  # start the networks from the shipped starting point (start.py)
     coarse: tuple[int, ...] = ()  # iterations first at 1/2, 1/4, ... resolution (_descend)
     coarse_below: float = 2.0  # ... where the image's finest-octave detail is below this many λ (_coarsen)
+    device: str = "cpu"  # where the fit runs (torch device); the model comes back on the CPU
 
 
 def soft_round(y: torch.Tensor, t: float) -> torch.Tensor:
@@ -131,7 +132,7 @@ def _coarse(model: OverfitModel) -> OverfitModel:
     (the synthesis without the finest grid's input)."""
     cfg = replace(model.cfg, levels=model.cfg.levels - 1)
     h, w = model.latents[1].shape[-2:]
-    m = OverfitModel(cfg, h, w, batch=model.latents[0].shape[0])
+    m = OverfitModel(cfg, h, w, batch=model.latents[0].shape[0]).to(model.latents[0].device)
     state = {k: v for k, v in model.state_dict().items() if not k.startswith("latents.")}
     state["synthesis.l1.weight"] = state["synthesis.l1.weight"][:, 1:]
     m.load_state_dict(state, strict=False)
@@ -170,11 +171,11 @@ class _Clock:
 
 def _fit(rgb: np.ndarray, cfg: OverfitConfig, fc: FitConfig, callback) -> FitResult:
     torch.manual_seed(fc.seed)
-    x = _image(rgb)
-    model = _new_model(cfg, *x.shape[-2:], fc)
+    x = _image(rgb).to(fc.device)
+    model = _new_model(cfg, *x.shape[-2:], fc).to(fc.device)
     clock = _Clock(fc.iterations + sum(fc.coarse), callback)
     lm, iterations = _descend(model, x, fc, fc.coarse, x.shape[-2] * x.shape[-1], clock)
-    return FitResult(model, iterations, time.time() - clock.t0, lm)
+    return FitResult(model.cpu(), iterations, time.time() - clock.t0, lm)
 
 
 def _descend(model: OverfitModel, x: torch.Tensor, fc: FitConfig, coarse: tuple[int, ...], pixels: int,

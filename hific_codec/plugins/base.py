@@ -26,6 +26,7 @@ class Plugin:
     name: str = ""
     description: str = ""
     uses_latents: bool = False
+    colour: bool = False  # its output is colour even for a grey input (colorize)
     weights: tuple[str, ...] = ()  # zoo names of the weights it loads (built-ins), for `nic plugins`
 
     def __init__(self, arg: str | None = None):
@@ -104,7 +105,7 @@ class Plugin:
         want = self.output_size(*img.shape[:2])
         if out.shape != (*want, 3) or out.dtype != np.uint8:
             raise PluginError(f"{self.name}: returned {out.dtype} {out.shape}, promised {(*want, 3)} uint8")
-        if grey:
+        if grey and not self.colour:
             return ((out.astype(np.uint16).sum(axis=2) + 1) // 3).astype(np.uint8)
         if img.ndim == 3 and img.shape[2] == 4:
             from PIL import Image

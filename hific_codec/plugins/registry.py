@@ -13,6 +13,8 @@ ENTRY_POINT_GROUP = "nic.plugins"
 BUILTIN = {
     "bicubic2": "hific_codec.plugins.resize:Bicubic2",
     "bicubic4": "hific_codec.plugins.resize:Bicubic4",
+    "colorize": "hific_codec.plugins.colorize:Colorize",
+    "cycle": "hific_codec.plugins.translate:Cycle",
     "enhance": "hific_codec.plugins.enhance:Enhance",
     "style": "hific_codec.plugins.style:Style",
     "sr2": "hific_codec.plugins.sr:SR2",

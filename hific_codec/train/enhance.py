@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import io
-import math
 import time
 
 import numpy as np
@@ -29,7 +28,7 @@ from torch.nn.functional import binary_cross_entropy_with_logits as bce
 from .. import checkpoint
 from ..models.enhance import EnhanceConfig, EnhanceNet
 from .data import DataConfig, load_split
-from .run import Run
+from .run import Run, tail_cosine
 
 JPEG_QUALITIES = (5, 50)
 NIC_QUALITIES = (0, 30)
@@ -181,18 +180,14 @@ def main(argv: list[str] | None = None) -> None:
     t = lambda v: torch.from_numpy(np.array(v)).permute(2, 0, 1).float()[None] / 255
     val_sets = {"jpeg10": [(t(jpeg(v, 10)[0]), t(v)) for v in vals], "jpeg20": [(t(jpeg(v, 20)[0]), t(v)) for v in vals],
                 "nic": [(t(d), t(c)) for c, d in pool_val]}
-    t0, seconds0, step = time.time(), meta["seconds"], meta["step"]
 
-    def save():
-        meta.update(step=step, seconds=seconds0 + time.time() - t0, model_config=dataclasses.asdict(cfg),
-                    train_config=dataclasses.asdict(tc))
+    def save(meta):
+        meta.update(model_config=dataclasses.asdict(cfg), train_config=dataclasses.asdict(tc))
         checkpoint.save(run.last, model, opt, meta)
 
-    while step < tc.steps and time.time() - t0 < a.minutes * 60:
-        start = 0.7 * tc.steps
-        f = max(0.0, (step - start) / (tc.steps - start))
+    def step(k):
         for g in opt.param_groups:
-            g["lr"] = tc.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * f)))
+            g["lr"] = tail_cosine(k, tc.steps, tc.lr)
         x, y = sampler.batch(tc.batch)
         out = model(x)
         loss = (out - y).abs().mean()
@@ -215,18 +210,19 @@ def main(argv: list[str] | None = None) -> None:
             d.backward()
             opt_d.step()
             logs["d"] = d.item()
-        step += 1
-        if step % 250 == 0 or step == tc.steps:
-            rec = {"step": step, "hours": (seconds0 + time.time() - t0) / 3600, **logs}
-            with torch.no_grad():
-                model.eval()
-                for name, pairs in val_sets.items():
-                    rec[f"{name}_in"] = float(np.mean([psnr(xv, yv) for xv, yv in pairs]))
-                    rec[f"{name}_out"] = float(np.mean([psnr(model(xv), yv) for xv, yv in pairs]))
-                model.train()
-            run.log(rec)
-        run.tick(save)
-    run.finish(save, step)
+        return logs
+
+    @torch.no_grad()
+    def report():
+        model.eval()
+        rec = {}
+        for name, pairs in val_sets.items():
+            rec[f"{name}_in"] = float(np.mean([psnr(xv, yv) for xv, yv in pairs]))
+            rec[f"{name}_out"] = float(np.mean([psnr(model(xv), yv) for xv, yv in pairs]))
+        model.train()
+        return rec
+
+    run.train(meta, tc.steps, a.minutes, step, save, every=250, report=report)
 
 
 def export(ckpt: str, name: str) -> None:

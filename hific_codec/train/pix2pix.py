@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 from pathlib import Path
 
 import numpy as np
@@ -131,16 +130,14 @@ def main(argv: list[str] | None = None) -> None:
         print(f"resumed at step {meta['step']}", flush=True)
     G, D = pair.G, pair.D
     jit = Jitter(train, tc, mc.direction, tc.seed + meta["step"] + 1)
-    t0 = time.time()
-    seconds0, step = meta["seconds"], meta["step"]
 
-    def save() -> None:
+    def save(meta) -> None:
         meta.update(model_config=dataclasses.asdict(mc), train_config=dataclasses.asdict(tc))
         checkpoint.save(last, pair, opt, meta)
 
-    while step < tc.steps and time.time() - t0 < a.minutes * 60:
+    def step(k):
         for g in opt.param_groups:
-            g["lr"] = tc.lr * min(1.0, 2 * (1 - step / tc.steps))
+            g["lr"] = tc.lr * min(1.0, 2 * (1 - k / tc.steps))
         x, y = jit.batch()
         fake = G(x)
         opt.zero_grad(set_to_none=True)
@@ -156,13 +153,10 @@ def main(argv: list[str] | None = None) -> None:
         for p in D.parameters():
             p.grad = None
         opt.step()
-        step += 1
-        meta["step"], meta["seconds"] = step, seconds0 + time.time() - t0
-        if step % 50 == 0 or step == tc.steps:
-            run.log({"step": step, "l_d": l_d.item(), "l1": l1.item(), "val_l1": validate(G, val, mc.direction, tc.size)},
-                    f"{meta['seconds'] / step:.2f}s/step")
-        run.tick(save)
-    run.finish(save, step)
+        return {"l_d": l_d.item(), "l1": l1.item()}
+
+    run.train(meta, tc.steps, a.minutes, step, save, every=50,
+              report=lambda: {"val_l1": validate(G, val, mc.direction, tc.size)})
 
 
 @torch.no_grad()

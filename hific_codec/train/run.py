@@ -35,16 +35,44 @@ class Run:
         save()
         print(f"saved {self.last} at step {step}", flush=True)
 
+    def train(self, meta: dict, steps: int, minutes: float, step: Callable[[int], dict],
+              save: Callable[[dict], None], every: int, report: Callable[[], dict] | None = None) -> int:
+        """The loop the plugin trainers share.  ``step(k)`` runs training step k (its schedule, batch
+        and update) and returns numbers to log; after every ``every``-th step and the last, one
+        record with the step, the cumulative hours, those numbers and ``report()`` (validation) is
+        logged.  ``save(meta)`` writes the checkpoint, with ``meta["step"]`` and the cumulative
+        ``meta["seconds"]`` current, every few minutes and at the end.  Runs from ``meta["step"]``
+        until ``steps`` or for ``minutes``; returns the step reached."""
+        t0, seconds0, k = time.time(), meta["seconds"], meta["step"]
+
+        def checkpoint() -> None:
+            meta.update(step=k, seconds=seconds0 + time.time() - t0)
+            save(meta)
+
+        while k < steps and time.time() - t0 < minutes * 60:
+            logs = step(k)
+            k += 1
+            if k % every == 0 or k == steps:
+                self.log({"step": k, "hours": (seconds0 + time.time() - t0) / 3600, **logs, **(report() if report else {})})
+            self.tick(checkpoint)
+        self.finish(checkpoint, k)
+        return k
+
+
+def tail_cosine(step: int, steps: int, lr: float, final: float = 0.05, tail: float = 0.3) -> float:
+    """``lr`` until the last ``tail`` of ``steps``, then a cosine decay to ``final`` x ``lr``."""
+    start = (1 - tail) * steps
+    if step < start:
+        return lr
+    f = min(1.0, (step - start) / max(1.0, tail * steps))
+    return lr * (final + (1 - final) * 0.5 * (1 + math.cos(math.pi * f)))
+
 
 def lr_at(step: int, tc) -> float:
-    """Constant ``tc.lr``, then a cosine decay to ``tc.lr_final`` over the last ``tc.decay_frac``
-    of ``tc.steps`` (any training config with those four fields), after a linear warm-up over
+    """`tail_cosine` from ``tc.lr`` to ``tc.lr_final`` over the last ``tc.decay_frac`` of
+    ``tc.steps`` (any training config with those four fields), after a linear warm-up over
     ``tc.warmup`` steps where the config has one."""
-    start = tc.steps * (1 - tc.decay_frac)
     warmup = getattr(tc, "warmup", 0)
     if step < warmup:
         return tc.lr * (step + 1) / warmup
-    if step < start:
-        return tc.lr
-    f = min(1.0, (step - start) / max(1, tc.steps - start))
-    return tc.lr_final + 0.5 * (tc.lr - tc.lr_final) * (1 + math.cos(math.pi * f))
+    return tail_cosine(step, tc.steps, tc.lr, tc.lr_final / tc.lr, tc.decay_frac)

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
-import time
 
 import numpy as np
 import torch
@@ -22,7 +20,7 @@ from PIL import Image
 from .. import checkpoint
 from ..models.sr import SRConfig, SRNet
 from .data import CropSampler, DataConfig, load_split
-from .run import Run
+from .run import Run, tail_cosine
 
 
 def downscale(hr: torch.Tensor, scale: int) -> torch.Tensor:
@@ -82,34 +80,30 @@ def main(argv: list[str] | None = None) -> None:
     crop = lambda v: v[: min(192, v.shape[0]) // cfg.scale * cfg.scale, : min(192, v.shape[1]) // cfg.scale * cfg.scale]
     vs = [torch.from_numpy(np.array(crop(v))).permute(2, 0, 1).float()[None] / 255 for v in val]
     val_pairs = [(downscale(v, cfg.scale), v) for v in vs]
-    t0, seconds0, step = time.time(), meta["seconds"], meta["step"]
-
-    def save():
-        meta.update(step=step, seconds=seconds0 + time.time() - t0, model_config=dataclasses.asdict(cfg))
+    def save(meta):
+        meta.update(model_config=dataclasses.asdict(cfg))
         checkpoint.save(last, model, opt, meta)
 
-    while step < a.steps and time.time() - t0 < a.minutes * 60:
-        start = 0.7 * a.steps
-        f = max(0.0, (step - start) / (a.steps - start))
+    def step(k):
         for g in opt.param_groups:
-            g["lr"] = a.lr * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * f)))
+            g["lr"] = tail_cosine(k, a.steps, a.lr)
         hr = sampler.batch(a.batch)
         loss = (model(downscale(hr, cfg.scale)) - hr).abs().mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        step += 1
-        if step % 500 == 0 or step == a.steps:
-            with torch.no_grad():
-                model.eval()
-                p = np.mean([y_psnr(model(lr), hr, cfg.scale) for lr, hr in val_pairs])
-                b = np.mean([y_psnr(torch.nn.functional.interpolate(lr, scale_factor=cfg.scale, mode="bicubic"),
-                                    hr, cfg.scale) for lr, hr in val_pairs])
-                model.train()
-            run.log({"step": step, "hours": (seconds0 + time.time() - t0) / 3600, "loss": loss.item(),
-                     "val_psnr_y": p, "val_bicubic_psnr_y": b})
-        run.tick(save)
-    run.finish(save, step)
+        return {"loss": loss.item()}
+
+    @torch.no_grad()
+    def report():
+        model.eval()
+        p = np.mean([y_psnr(model(lr), hr, cfg.scale) for lr, hr in val_pairs])
+        b = np.mean([y_psnr(torch.nn.functional.interpolate(lr, scale_factor=cfg.scale, mode="bicubic"), hr, cfg.scale)
+                     for lr, hr in val_pairs])
+        model.train()
+        return {"val_psnr_y": p, "val_bicubic_psnr_y": b}
+
+    run.train(meta, a.steps, a.minutes, step, save, every=500, report=report)
 
 
 def init_from(model: torch.nn.Module, ckpt: str) -> int:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import time
 from pathlib import Path
 
 import numpy as np
@@ -114,28 +113,21 @@ def main(argv: list[str] | None = None) -> None:
     dc = DataConfig(root=args.data, crop=tc.crop)
     train_imgs, _ = load_split(dc)
     sampler = CropSampler(train_imgs, tc.crop, seed=tc.seed + meta["step"] + 1)
-    t_start = time.time()
-    seconds0, step = meta["seconds"], meta["step"]
-
-    def save() -> None:
+    def save(meta) -> None:
         meta.update(model_config=dataclasses.asdict(mc), train_config=dataclasses.asdict(tc))
         checkpoint.save(last, net, opt, meta)
 
-    while step < tc.steps and time.time() - t_start < args.minutes * 60:
-        s = step % len(mc.styles)
+    def step(k):
+        s = k % len(mc.styles)
         x = sampler.batch(tc.batch)
         parts = losses(feats, x, net(x, s), targets[s], tc)
         loss = sum(parts.values())
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        step += 1
-        meta["step"], meta["seconds"] = step, seconds0 + time.time() - t_start
-        if step % 20 == 0:
-            run.log({"step": step, "style_name": mc.styles[s], **{k: round(v.item(), 5) for k, v in parts.items()}},
-                    f"{meta['seconds'] / step:.2f}s/step")
-        run.tick(save)
-    run.finish(save, step)
+        return {"style_name": mc.styles[s], **{k: round(v.item(), 5) for k, v in parts.items()}}
+
+    run.train(meta, tc.steps, args.minutes, step, save, every=20)
 
 
 def export(ckpt: str, name: str) -> None:
