@@ -87,3 +87,35 @@ def test_cli_colorizes_a_grey_nic_file(tmp_path, crop):
     with Image.open(out) as im:
         assert im.mode == "RGB" and im.size == (g.shape[1], g.shape[0])
         assert colourfulness(np.asarray(im)) > 10
+
+
+def test_soft_targets_and_rebalancing_weights():
+    from hific_codec.train.colorize import class_weights, soft_targets
+
+    centres = torch.tensor([[a, b] for a in range(-20, 30, 10) for b in range(-20, 30, 10)], dtype=torch.float32)
+    ab = torch.tensor([[[[0.0, 12.0]], [[0.0, -3.0]]]])  # (1, 2, 1, 2): two pixels
+    z = soft_targets(ab, centres)
+    assert torch.allclose(z.sum(1), torch.ones(1, 1, 2)) and (z > 0).sum(1).eq(5).all()  # 5 nearest bins
+    assert centres[z[0, :, 0, 0].argmax()].tolist() == [0.0, 0.0] and centres[z[0, :, 0, 1].argmax()].tolist() == [10.0, 0.0]
+    prior = torch.full((len(centres),), 0.2 / (len(centres) - 1))
+    prior[12] = 0.8  # one common colour (a = b = 0)
+    w = class_weights(centres, prior)
+    assert abs(float((w * prior).sum()) - 1) < 1e-5 and w[12] < w.min() * 1.001 < w.max() / 3  # rare colours count more
+
+
+def test_training_resumes_and_exports_a_working_plugin(tmp_path, scratch_zoo):
+    from hific_codec.train import colorize as train
+
+    rng = np.random.default_rng(0)
+    for k in range(3):  # file 0 is held out, as in the training split
+        Image.fromarray(rng.integers(0, 256, (160, 200, 3), dtype=np.uint8)).save(tmp_path / f"{k}.png")
+    args = ["--run-dir", str(tmp_path / "run"), "--data", str(tmp_path), "--batch", "2", "--threads", "1"]
+    train.main(args + ["--steps", "2"])
+    train.main(args + ["--steps", "3"])  # resumes at step 2
+    from hific_codec import checkpoint, zoo
+
+    assert checkpoint.load_meta(tmp_path / "run" / "last.safetensors")["step"] == 3
+    zoo.entries.cache_clear()
+    train.main(["--export", str(tmp_path / "run" / "last.safetensors")])
+    out = plugins.create("colorize")(np.full((40, 56), 128, np.uint8))
+    assert out.shape == (40, 56, 3) and out.dtype == np.uint8

@@ -1,7 +1,7 @@
 """Train the ``colorize`` plugin's network, or its L2 regression reference.  Resumable; CPU.
 
-    python -m hific_codec.train.colorize --run-dir runs/colorize --steps 3000
-    python -m hific_codec.train.colorize --run-dir runs/colorize-l2 --regression --steps 3000
+    python -m hific_codec.train.colorize --run-dir runs/colorize --steps 2500
+    python -m hific_codec.train.colorize --run-dir runs/colorize-l2 --regression --steps 2500
     python -m hific_codec.train.colorize --export runs/colorize/last.safetensors
 
 Training photos (the codec's split; the held-out files are never trained on) are kept at two
@@ -38,7 +38,7 @@ SIDES = (256, 176)
 
 @dataclasses.dataclass(frozen=True)
 class ColorizeTrainConfig:
-    steps: int = 3000
+    steps: int = 2500
     batch: int = 16
     crop: int = 128
     lr: float = 1e-3
