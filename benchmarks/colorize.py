@@ -42,13 +42,10 @@ def grey(img: np.ndarray) -> np.ndarray:
 
 
 def _from_checkpoint(path: str):
-    from hific_codec import checkpoint
-    from hific_codec.models.colorize import ColorizeConfig, ColorizeNet, colorize
+    from hific_codec.models.colorize import colorize
+    from hific_codec.train.colorize import load_checkpoint
 
-    meta = checkpoint.load_meta(path)
-    cfg = ColorizeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["model_config"].items()})
-    net = ColorizeNet(cfg)
-    checkpoint.load(path, net)
+    net, meta = load_checkpoint(path)
     net.eval().requires_grad_(False)
     info = {"train_steps": meta["step"], "train_hours": round(meta["seconds"] / 3600, 3), "source": path}
     return (lambda img: colorize(net, img)), info

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from . import datasets, fid, report
+from . import datasets, fid, metrics, report
 
 OUT = Path(__file__).resolve().parent / "results" / "plugins"
 
@@ -54,7 +54,7 @@ def evaluate(p2l, l2p, pal: np.ndarray, pairs, net) -> tuple[dict, list[np.ndarr
             rows.append([gen_photo, gen_labels])
     ff, fr = net(np.stack(fakes)), net(np.stack(reals))
     present = union > 0
-    psnr = float(np.mean([10 * np.log10(255.0**2 / np.mean((f.astype(np.float64) - r) ** 2)) for f, r in zip(fakes, reals)]))
+    psnr = float(np.mean([metrics.psnr(f, r) for f, r in zip(fakes, reals)]))
     return {"photo2labels": {"pixel_accuracy": float(np.mean(acc)), "majority_class_accuracy": float(np.mean(base)),
                              "mean_iou": float((inter[present] / union[present]).mean()),
                              "seconds_per_image": t_p2l / len(pairs)},
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     grid = [[labels, photo] for photo, labels in pairs[:4]]
     for family, specs in FAMILIES.items():
         ps = [plugins.create(s) for s in specs]
-        if any(w not in zoo.entries() for p in ps for w in [p.weight_name]):
+        if any(p.weight_name not in zoo.entries() for p in ps):
             continue
         res["families"][family], rows = evaluate(*ps, pal, pairs, net)
         for g, r in zip(grid, rows):

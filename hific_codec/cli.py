@@ -202,10 +202,7 @@ def cmd_decode(a: argparse.Namespace) -> None:
     dt = time.perf_counter() - t0
     which = api.realism_setting(meta, a.decoder, a.realism)
     which = "fidelity" if which is None else f"realism {which:g}"
-    icc = meta.icc
-    if icc and arr.ndim == 3 and icc[16:20] == b"GRAY":  # a plugin made a grey image colour (colorize)
-        icc = None
-    _save_image(arr, out, fmt, a.force, Metadata(icc, meta.exif, meta.xmp))
+    _save_image(arr, out, fmt, a.force, Metadata(meta.icc, meta.exif, meta.xmp))
     post = f" + {', '.join(a.post)}" if a.post else ""
     print(f"{a.input} -> {out}: {arr.shape[1]}x{arr.shape[0]}, {which} decoder{post}, {dt:.2f} s", file=sys.stderr)
 
@@ -229,7 +226,7 @@ def _save_image(arr, out: str, fmt: str, force: bool, meta: Metadata | None = No
 
     buf = io.BytesIO()
     try:
-        Image.fromarray(arr).save(buf, format=fmt, **(meta or Metadata()).save_options(fmt))
+        Image.fromarray(arr).save(buf, format=fmt, **(meta or Metadata()).save_options(fmt, arr))
     except (KeyError, ValueError, OSError) as e:
         raise CLIError(f"{out}: cannot write this format ({e})") from None
     write_atomic(out, buf.getvalue(), force)

@@ -84,9 +84,12 @@ class Metadata:
     def size(self) -> int:
         return sum(len(getattr(self, k) or b"") for k in METADATA_KINDS)
 
-    def save_options(self, fmt: str) -> dict:
-        """Pillow save options that write this metadata in format ``fmt`` (what it can hold)."""
-        opts = {k: v for k, v in (("icc_profile", self.icc), ("exif", self.exif)) if v}
+    def save_options(self, fmt: str, arr) -> dict:
+        """Pillow save options that write this metadata with the image ``arr`` in format ``fmt``:
+        what the format can hold, and the ICC profile only where it describes ``arr``'s colour
+        space (a plugin may have made a grey image colour)."""
+        icc = self.icc if icc_fits(self.icc, image_mode(arr)) else None
+        opts = {k: v for k, v in (("icc_profile", icc), ("exif", self.exif)) if v}
         if self.xmp and fmt in ("JPEG", "WEBP", "MPO"):
             opts["xmp"] = self.xmp
         elif self.xmp and fmt == "PNG":
@@ -99,6 +102,18 @@ class Metadata:
 
 
 METADATA_KINDS = ("icc", "exif", "xmp")
+
+
+def image_mode(arr) -> str:
+    """The Pillow mode of an HxW, HxWx3 or HxWx4 uint8 array."""
+    return "L" if arr.ndim == 2 else {3: "RGB", 4: "RGBA"}[arr.shape[2]]
+
+
+def icc_fits(icc: bytes | None, mode: str) -> bool:
+    """False for a profile whose header names a colour space other than ``mode``'s (a CMYK or Lab
+    profile of a converted source, a grey profile on colour pixels); True otherwise."""
+    space = icc[16:20] if icc and len(icc) >= 128 else None  # an ICC header's data colour space
+    return space not in _ICC_KNOWN_SPACES or space == _ICC_SPACE.get(mode)
 
 
 def load_image(data: bytes, name: str):
@@ -141,9 +156,7 @@ def load_image(data: bytes, name: str):
     else:
         has_alpha = "A" in im.mode or "transparency" in im.info
         arr = np.asarray(im.convert("RGBA" if has_alpha else "RGB"))
-    out_mode = "L" if arr.ndim == 2 else {3: "RGB", 4: "RGBA"}[arr.shape[2]]
-    space = icc[16:20] if icc and len(icc) >= 128 else None  # an ICC header's data colour space
-    if space in _ICC_KNOWN_SPACES and space != _ICC_SPACE.get(out_mode):
+    if not icc_fits(icc, image_mode(arr)):
         # a CMYK (or Lab, ...) profile describes the source's colour space, not the converted pixels
         note(f"{name}: dropped its {icc[16:20].decode('latin-1').strip() or 'unknown'} ICC profile "
              f"(the pixels were converted from {im.mode})")

@@ -79,14 +79,21 @@ def test_takes_no_argument():
 def test_cli_colorizes_a_grey_nic_file(tmp_path, crop):
     g = np.ascontiguousarray(np.asarray(Image.fromarray(crop).convert("L")))
     src = tmp_path / "grey.nic"
-    src.write_bytes(hific_codec.encode(g, quality=60))
-    out = tmp_path / "colour.png"
-    r = subprocess.run([sys.executable, "-m", "hific_codec.cli", "decode", str(src), "-o", str(out), "--post", "colorize"],
-                       capture_output=True, text=True, check=False)
-    assert r.returncode == 0, r.stderr
-    with Image.open(out) as im:
+    grey_icc = bytes(16) + b"GRAY" + bytes(108)  # an ICC header naming the grey colour space
+    src.write_bytes(hific_codec.encode(g, quality=60, icc=grey_icc))
+
+    def decode(out, *post):
+        r = subprocess.run([sys.executable, "-m", "hific_codec.cli", "decode", str(src), "-o", str(out), *post],
+                           capture_output=True, text=True, check=False)
+        assert r.returncode == 0, r.stderr
+        return Image.open(out)
+
+    with decode(tmp_path / "colour.png", "--post", "colorize") as im:
         assert im.mode == "RGB" and im.size == (g.shape[1], g.shape[0])
         assert colourfulness(np.asarray(im)) > 10
+        assert "icc_profile" not in im.info  # a grey profile does not describe colour pixels
+    with decode(tmp_path / "grey.png") as im:
+        assert im.mode == "L" and im.info["icc_profile"] == grey_icc
 
 
 def test_soft_targets_and_rebalancing_weights():

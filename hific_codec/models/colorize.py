@@ -54,6 +54,11 @@ class ColorizeConfig:
     bins: int = 0  # Q: ab classes (0: regression of ab with 2 outputs, the L2 reference)
     side: int = 224  # the working size: the short side the network sees
 
+    @classmethod
+    def from_dict(cls, d: dict) -> ColorizeConfig:
+        """From its JSON form (a manifest entry or a checkpoint's meta: tuples come back as lists)."""
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
+
 
 def _conv(cin: int, cout: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(cin, cout, 3, stride, padding=dilation, dilation=dilation), nn.ReLU(inplace=True))

@@ -24,8 +24,7 @@ class Colorize(Plugin):
         from ..models.colorize import ColorizeConfig, ColorizeNet
 
         entry, state = self.zoo_weights("colorize")
-        cfg = ColorizeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in entry.config.items()})
-        self.net = self.frozen(ColorizeNet(cfg), state)
+        self.net = self.frozen(ColorizeNet(ColorizeConfig.from_dict(entry.config)), state)
 
     def run(self, image, latents):
         from ..models.colorize import colorize

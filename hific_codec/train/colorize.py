@@ -161,6 +161,8 @@ def main(argv: list[str] | None = None) -> None:
         checkpoint.load(run.last, net, opt)
     crops = Crops(train, tc.crop, seed=meta["step"])
     vals = [_resize_short(v, 256) for v in val]
+    true_colour = float(np.mean([colourfulness(v) for v in vals]))
+
     def save(meta):
         meta.update(model_config=dataclasses.asdict(cfg), train_config=dataclasses.asdict(tc))
         checkpoint.save(run.last, net, opt, meta)
@@ -180,18 +182,24 @@ def main(argv: list[str] | None = None) -> None:
         net.train()
         return {"psnr": float(np.mean([psnr(o, v) for o, v in zip(outs, vals)])),
                 "colourfulness": float(np.mean([colourfulness(o) for o in outs])),
-                "colourfulness_true": float(np.mean([colourfulness(v) for v in vals]))}
+                "colourfulness_true": true_colour}
 
     run.train(meta, tc.steps, a.minutes, step, save, every=250, report=report)
+
+
+def load_checkpoint(ckpt: str) -> tuple[ColorizeNet, dict]:
+    """(network, meta) of a training checkpoint: the shipped network's or the L2 reference's."""
+    meta = checkpoint.load_meta(ckpt)
+    net = ColorizeNet(ColorizeConfig.from_dict(meta["model_config"]))
+    checkpoint.load(ckpt, net)
+    return net, meta
 
 
 def export(ckpt: str, name: str) -> None:
     from .export import publish
 
-    meta = checkpoint.load_meta(ckpt)
-    cfg = ColorizeConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in meta["model_config"].items()})
-    net = ColorizeNet(cfg)
-    checkpoint.load(ckpt, net)
+    net, meta = load_checkpoint(ckpt)
+    cfg = net.cfg
     how = "L2 regression of ab" if not cfg.bins else f"rebalanced cross-entropy over {cfg.bins} ab bins"
     publish(name, net.state_dict(), "colorize", dataclasses.asdict(cfg), meta,
             f"automatic colorization (Zhang et al. 2016), U-Net with global features, {how}, training photos")
