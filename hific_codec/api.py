@@ -372,21 +372,42 @@ def _read(data: bytes, verify: bool, max_pixels: int | None) -> tuple[NicFile, n
     return f, plane
 
 
+def _shipped_model(h: Header):
+    """The zoo entry of a hyperprior file's model, refused in one line where this installation does
+    not ship those weights."""
+    from . import zoo
+
+    entry = zoo.by_id(h.model_id)
+    if entry is None:  # say which weights, which the zoo cannot see
+        raise FormatError(f"file needs model id {h.model_id} (weights {h.weights_hash.hex()}), which this "
+                          "installation no longer ships: decode it with the hific-codec version that wrote it")
+    if h.weights_hash != entry.short_hash:
+        raise FormatError(
+            f"file was written with weights {h.weights_hash.hex()}, but model {entry.name!r} here has "
+            f"{entry.short_hash.hex()}: install the hific-codec version that wrote it"
+        )
+    return entry
+
+
+def _fidelity(f: NicFile):
+    """A hyperprior file through the fidelity decoder without torch (np_decoder), or None where its
+    model's synthesis form has only the torch decoder: (ŷ (1, M, h, w) float64, pixels (h, w, 3))."""
+    from . import np_decoder
+
+    h = f.header
+    entry = _shipped_model(h)
+    if not np_decoder.supports(entry):
+        return None
+    qm = None if f.qmap is None else qmap.from_bytes(f.qmap, h.height, h.width)
+    return np_decoder.decode(h.model_id, h.height, h.width, h.quality, f.z_stream, f.y_streams, f.tiles, qm)
+
+
 def _parse(f: NicFile, plane: np.ndarray | None, decoder: str | None = None,
            realism: float | None = None) -> _Parsed:
     """A hyperprior file's latents, decoded, with the model and the synthesis it asks for."""
     h = f.header
-    from . import zoo
-
-    if zoo.by_id(h.model_id) is None:  # say which weights, which the zoo cannot see
-        raise FormatError(f"file needs model id {h.model_id} (weights {h.weights_hash.hex()}), which this "
-                          "installation no longer ships: decode it with the hific-codec version that wrote it")
+    _shipped_model(h)
     codec, m = _model(model_id=h.model_id)
-    if h.weights_hash != m.entry.short_hash:
-        raise FormatError(
-            f"file was written with weights {h.weights_hash.hex()}, but model {m.entry.name!r} here has "
-            f"{m.entry.short_hash.hex()}: install the hific-codec version that wrote it"
-        )
     alpha = realism_setting(f, decoder, realism)
     want = bool(alpha) and m.reads_bin_mean  # δ costs decode time: only for a decoder that reads it
     got = codec.decode_latents(m, h.height, h.width, f.z_stream, f.y_streams, f.tiles, offsets=want)
@@ -456,8 +477,16 @@ def decode(data: bytes, *, decoder: str | None = None, realism: float | None = N
     if f.overfit is not None or f.lossless is not None:
         out = _decode_own(f, plane, decoder, realism)
         return plugins.apply_chain(out, chain, None) if post else out
-    p = _parse(f, plane, decoder, realism)
     h = f.header
+    fid = None if realism_setting(f, decoder, realism) else _fidelity(f)  # knob 0 is the fidelity decoder
+    if fid is not None:
+        y_hat, rgb = fid
+        out = _finish(f, rgb, plane)
+        if post:
+            latents = plugins.Latents(y_hat[0].astype(np.float32), h.quality, _shipped_model(h).name)
+            out = plugins.apply_chain(out, chain, latents)
+        return out
+    p = _parse(f, plane, decoder, realism)
     out = _finish(f, p.codec.synthesise(p.m, p.y_hat, h.quality, h.height, h.width, realism=p.alpha, delta=p.delta,
                                         qmap=p.qmap), plane)
     if post:
@@ -489,21 +518,25 @@ def decode_batch(files: list[bytes], *, decoder: str | None = None, realism: flo
 
     Pixels are identical to decoding each file alone (tested); batching only saves overhead.
     """
-    import torch
-
     out: list[np.ndarray | None] = [None] * len(files)
     read = [_read(d, verify, max_pixels) for d in files]
     for k, (f, plane) in enumerate(read):  # first: a decoder they do not have fails before other work
         if f.overfit is not None or f.lossless is not None:
             out[k] = _decode_own(f, plane, decoder, realism)
-    parsed = {k: _parse(f, plane, decoder, realism) for k, (f, plane) in enumerate(read)
-              if f.overfit is None and f.lossless is None}
+    for k, (f, plane) in enumerate(read):  # the fidelity decoder: one file at a time, as decode() runs it
+        if out[k] is None and not realism_setting(f, decoder, realism):
+            fid = _fidelity(f)
+            if fid is not None:
+                out[k] = _finish(f, fid[1], plane)
+    parsed = {k: _parse(f, plane, decoder, realism) for k, (f, plane) in enumerate(read) if out[k] is None}
     groups: dict[tuple, list[int]] = {}
     for k, p in parsed.items():
         # a file with a quality map has gains of its own: it is synthesised alone
         alone = k if p.qmap is not None else None
         groups.setdefault((p.m.entry.name, p.f.header.height, p.f.header.width, p.alpha, alone), []).append(k)
     for (_, h, w, alpha, _), ks in groups.items():
+        import torch
+
         first = parsed[ks[0]]
         y = torch.cat([parsed[k].y_hat for k in ks])
         delta = torch.cat([parsed[k].delta for k in ks]) if first.delta is not None else None

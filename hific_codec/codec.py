@@ -6,7 +6,7 @@ with the Gaussian scale table.  Models with a checkerboard context (model 5 on) 
 in two passes in one stream: the anchors with h_s's parameters, then the rest with parameters
 corrected by the exact context model from the anchors; with channel slices (model 8 on) each
 slice's anchors and then each slice's rest are further passes, conditioned on the slices before.
-Encoder and decoder run one pass schedule (`_passes`).  Decode mirrors it; only g_s runs in float,
+Encoder and decoder run one pass schedule (`np_decoder.passes`).  Decode mirrors it; only g_s runs in float,
 on a tile grid that depends on the image size alone, so the pixels do not depend on the machine's
 memory.
 """
@@ -25,22 +25,19 @@ from bitstream.entropy import TableSet
 from bitstream.nicfile import V1_0, V1_2
 from bitstream.tiles import TileGrid, padded_size
 
-from . import bin_mean, numerics, zoo
+from . import bin_mean, np_decoder, numerics, zoo
 from .entropy_models import bits, gaussian_likelihood, ste_round
 from .models import contexts
-from .models.context import anchor_mask
 from .models.generator import blocks_halo
 from .models.hyperprior import HyperpriorConfig, MeanScaleHyperprior
-from .models.int_hyper_synthesis import IntHyperSynthesis
+from .models.int_hyper_synthesis import IntHyperSynthesis, numpy_state
 from .models.layers import subpixel_synthesis
+from .np_decoder import LATENT_HALO, LATENT_TILE, tile_boxes
 
 numerics.pin()
 
-LATENT_TILE = 64  # g_s/g_a tile, in latents (1024 px)
-LATENT_HALO = 4  # overlap in latents; the transforms' receptive field is ~2 latents
 NO_BLOCKS = torch.nn.Sequential()  # the fidelity decoder has no latent-resolution blocks (identity)
 CODING_TILE = 1024  # px; images larger than this (padded) are entropy-coded in tiles (format 1.1)
-HS_HALO = 3  # ẑ rows/cols around a coding tile; h_s's receptive field is under 2
 ESCAPE_MAX = (1 << (entropy.ESCAPE_BITS - 1)) - 1
 
 
@@ -140,7 +137,7 @@ def load(name: str | None = None, model_id: int | None = None) -> Model:
         tensors["z_tables.offsets"].numpy(), tensors["z_tables.lengths"].numpy(), tensors["z_tables.pmf"].numpy()
     )
     ctx = _context(entry) if entry.context else None
-    return Model(entry, net, IntHyperSynthesis(net.h_s), tables, ctx, contexts.exact(ctx) if ctx else None)
+    return Model(entry, net, IntHyperSynthesis(numpy_state(net.h_s)), tables, ctx, contexts.exact(ctx) if ctx else None)
 
 
 def _context(entry: zoo.ZooEntry) -> torch.nn.Module:
@@ -180,16 +177,6 @@ def _blend(model: Model, alpha: float):
     return g.eval().requires_grad_(False)
 
 
-def tile_boxes(H: int, W: int, tile: int | tuple[int, int], halo: int = 0):
-    """Raster-order tiles (square, or (th, tw)) of an H x W grid: yields ((i, j, h, w) core,
-    (i0, j0, i1, j1) core plus halo, clipped)."""
-    th, tw = (tile, tile) if isinstance(tile, int) else tile
-    for i in range(0, H, th):
-        for j in range(0, W, tw):
-            yield (i, j, min(th, H - i), min(tw, W - j)), (
-                max(0, i - halo), max(0, j - halo), min(H, i + th + halo), min(W, j + tw + halo))
-
-
 @dataclass
 class Analysis:
     """g_a output, kept so that a rate search re-runs only the cheap stages."""
@@ -223,31 +210,7 @@ def coding_tiles(h: int, w: int, tile_px: int = CODING_TILE) -> TileGrid | None:
 def _latent_tiles(model: Model, h: int, w: int, tiles: TileGrid | None):
     """Coding tiles in latent units, each with its window of ẑ (rows/cols with a halo, clipped)."""
     _, (_, _, H, W) = latent_shapes(model, h, w)
-    th, tw = (H, W) if tiles is None else (tiles.tile_h // 16, tiles.tile_w // 16)
-    # Walk the grid in ẑ units (tile sides are multiples of 4 latents): the halo box is the window.
-    for (zi, zj, zh, zw), zwin in tile_boxes(H // 4, W // 4, (th // 4, tw // 4), HS_HALO):
-        yield (4 * zi, 4 * zj, 4 * zh, 4 * zw), zwin
-
-
-def _tile_acc(model: Model, z_hat: np.ndarray, core, zwin) -> torch.Tensor:
-    """Exact h_s accumulators ψ of one coding tile, from its ẑ window alone."""
-    i, j, th, tw = core
-    zi0, zj0, zi1, zj1 = zwin
-    acc = model.int_hs.accumulators(z_hat[:, :, zi0:zi1, zj0:zj1])
-    a, b = i - 4 * zi0, j - 4 * zj0
-    return acc[:, :, a : a + th, b : b + tw]
-
-
-def _passes(model: Model, acc: torch.Tensor, take) -> np.ndarray:
-    """Run one tile's coding passes in order -> ŷ (1, M, h, w).  ``take(channels, positions,
-    scale indexes, means)`` returns the decoded values of those latents (zero elsewhere): the
-    encoder rounds y and records the symbols, the decoder reads them, so both share this schedule.
-    One pass without a context model; two with the checkerboard; 2 per slice with channel slices."""
-    if model.int_ctx is None:
-        idx, mean = model.int_hs.params(acc)
-        return take(np.arange(idx.shape[1]), np.ones(idx.shape, dtype=bool), idx, mean)
-    first = anchor_mask(acc.shape[2], acc.shape[3]).bool().numpy()
-    return model.int_ctx.passes(acc, model.int_hs.params, first, take)
+    return np_decoder.latent_tiles(H, W, tiles)
 
 
 def _symbols(y: np.ndarray, mean: np.ndarray) -> np.ndarray:
@@ -261,7 +224,7 @@ def code(model: Model, a: Analysis, quality: float, tiles: TileGrid | None = Non
     (the latent grid's shape): returns (z stream, one y stream per tile)."""
     gain = model.gains(quality if qmap is None else qmap, model.net.log_gain)
     z_hat = torch.round(model.net.h_a(a.y0 * gain)).clamp_(-ESCAPE_MAX, ESCAPE_MAX).numpy().astype(np.int64)
-    z_stream = entropy.encode(z_hat, _channel_index(z_hat.shape), model.z_tables)
+    z_stream = entropy.encode(z_hat, np_decoder.channel_index(z_hat.shape), model.z_tables)
     y_streams = []
     for core, zwin in _latent_tiles(model, a.height, a.width, tiles):
         i, j, th, tw = core
@@ -274,13 +237,9 @@ def code(model: Model, a: Analysis, quality: float, tiles: TileGrid | None = Non
             parts.append((sym[sel], idx[sel]))
             return np.where(sel, sym + mean, 0.0)
 
-        _passes(model, _tile_acc(model, z_hat, core, zwin), take)
+        np_decoder.passes(model.int_hs, model.int_ctx, np_decoder.tile_acc(model.int_hs, z_hat, core, zwin), take)
         y_streams.append(entropy.encode_parts(parts, entropy.gaussian_tables()))
     return z_stream, tuple(y_streams)
-
-
-def _channel_index(shape: tuple[int, ...]) -> np.ndarray:
-    return np.broadcast_to(np.arange(shape[1]).reshape(1, -1, 1, 1), shape)
 
 
 def latent_shapes(model: Model, h: int, w: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -296,29 +255,12 @@ def decode_latents(model: Model, h: int, w: int, z_stream: bytes, y_streams: tup
     (ŷ, δ): δ the bin-mean offset of every latent (`bin_mean`), which a realism generator whose
     entry says ``latents: "bin-mean"`` reads as ŷ + α δ."""
     z_shape, y_shape = latent_shapes(model, h, w)
-    z_hat = entropy.decode(z_stream, _channel_index(z_shape), model.z_tables)
-    y_hat = torch.empty(y_shape)
-    delta = torch.zeros(y_shape) if offsets else None
-    for stream, (core, zwin) in zip(y_streams, _latent_tiles(model, h, w, tiles), strict=True):
-        i, j, th, tw = core
-        dec = entropy.StreamDecoder(stream)
-        d = np.zeros((1, y_shape[1], th, tw)) if offsets else None
-
-        def take(channels, sel, idx, mean, dec=dec, d=d):
-            out = np.zeros(idx.shape)
-            sym = dec.decode(idx[sel], entropy.gaussian_tables())
-            out[sel] = sym + mean[sel]
-            if d is not None:  # each latent is taken once, so its slot is still zero
-                part = np.zeros(idx.shape)
-                part[sel] = bin_mean.offsets(sym, idx[sel])
-                d[:, channels] += part
-            return out
-
-        tile = _passes(model, _tile_acc(model, z_hat, core, zwin), take)
-        y_hat[:, :, i : i + th, j : j + tw] = torch.from_numpy(tile)  # exact: |v| < 2**15, 8 fractional bits
-        if d is not None:
-            delta[:, :, i : i + th, j : j + tw] = torch.from_numpy(d)  # exact: multiples of 2**-12, |δ| < ½
-    return (y_hat, delta) if offsets else y_hat
+    got = np_decoder.decode_latents(model.int_hs, model.int_ctx, model.z_tables, z_shape, y_shape, z_stream,
+                                    y_streams, tiles, bin_mean.offsets if offsets else None)
+    # exact in float32: |v| < 2**15 with 8 fractional bits; δ multiples of 2**-12, |δ| < ½
+    if offsets:
+        return torch.from_numpy(got[0]).float(), torch.from_numpy(got[1]).float()
+    return torch.from_numpy(got).float()
 
 
 @torch.no_grad()

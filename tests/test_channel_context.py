@@ -78,7 +78,7 @@ def test_fixed_point_slices_track_the_float_network(random_ch, crop):
     z, ys = codec.code(random_ch, a, 50.0)
     y_hat = codec.decode_latents(random_ch, crop.shape[0], crop.shape[1], z, ys)
     z_hat = torch.round(random_ch.net.h_a(a.y0 * random_ch.net.gain(random_ch.t(50.0))))
-    psi = (random_ch.int_hs.accumulators(z_hat.numpy().astype(np.int64)) * 2.0**-24).float()
+    psi = torch.from_numpy(random_ch.int_hs.accumulators(z_hat.numpy().astype(np.int64)) * 2.0**-24).float()
     _, _mean, y_float = random_ch.context(psi, y_hat)  # ŷ in: its rounding must give ŷ back
     err = (y_float - y_hat).abs()  # the same integers plus means that agree to ~2**-8
     assert err.mean() < 0.003 and err.max() < 0.1

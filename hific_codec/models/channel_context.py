@@ -22,51 +22,13 @@ convolutions only: the coder evaluates it in exact fixed point (models/int_chann
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import Tensor, nn
 
 from ..entropy_models import ste_round
-from .context import CheckerboardContext, ContextConfig, anchor_mask
-
-
-@dataclass(frozen=True)
-class ChannelContextConfig:
-    base: ContextConfig = field(default_factory=ContextConfig)  # the checkerboard underneath
-    slices: tuple[int, ...] = (16, 16, 32, 64)  # channels per slice, in coding order
-    order: tuple[int, ...] = ()  # latent channel of each coding position; () = 0..M-1
-    features: int = 64  # output channels of each c_k
-    hidden: int = 128  # hidden channels of each head
-    kernel: int = 5
-
-    def __post_init__(self):
-        M = self.base.M
-        if sum(self.slices) != M or min(self.slices) < 1:
-            raise ValueError(f"slices {self.slices} do not partition {M} channels")
-        if self.order and sorted(self.order) != list(range(M)):
-            raise ValueError("order is not a permutation of the latent channels")
-
-    @property
-    def coding_order(self) -> list[int]:
-        return list(self.order) or list(range(self.base.M))
-
-    @property
-    def bounds(self) -> list[tuple[int, int]]:
-        """(first, end) coding positions of each slice."""
-        out, a = [], 0
-        for c in self.slices:
-            out.append((a, a + c))
-            a += c
-        return out
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "slices": list(self.slices), "order": self.coding_order}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> ChannelContextConfig:
-        return cls(base=ContextConfig(**d["base"]), slices=tuple(d["slices"]), order=tuple(d["order"]),
-                   features=d["features"], hidden=d["hidden"], kernel=d["kernel"])
+from .context import CheckerboardContext, anchor_mask
+from .context_config import ChannelContextConfig, ContextConfig  # noqa: F401 (re-exported)
 
 
 def _head(channels: int, features: int, hidden: int) -> nn.Sequential:

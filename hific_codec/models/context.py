@@ -18,20 +18,12 @@ evaluates g_cm and g_ep in exact fixed point (models/int_context.py), like h_s.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
 from ..entropy_models import ste_round
-
-
-@dataclass(frozen=True)
-class ContextConfig:
-    M: int = 128  # latent channels (the base model's)
-    channels: int = 128  # output channels of g_cm
-    hidden: int = 256  # hidden channels of g_ep
-    kernel: int = 5
+from .context_config import ContextConfig
 
 
 def anchor_mask(h: int, w: int, device=None) -> Tensor:

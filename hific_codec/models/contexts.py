@@ -14,6 +14,7 @@ from .channel_context import ChannelContext, ChannelContextConfig
 from .context import CheckerboardContext, ContextConfig
 from .int_channel_context import IntChannelContext
 from .int_context import IntContext
+from .int_hyper_synthesis import numpy_state
 
 
 class Kind(NamedTuple):
@@ -24,8 +25,9 @@ class Kind(NamedTuple):
 
 
 KINDS = {
-    "checkerboard": Kind(CheckerboardContext, lambda d: ContextConfig(**d), IntContext, V1_3),
-    "channel": Kind(ChannelContext, ChannelContextConfig.from_dict, IntChannelContext, V1_4),
+    "checkerboard": Kind(CheckerboardContext, lambda d: ContextConfig(**d), lambda m: IntContext(numpy_state(m)), V1_3),
+    "channel": Kind(ChannelContext, ChannelContextConfig.from_dict, lambda m: IntChannelContext(numpy_state(m), m.cfg),
+                    V1_4),
 }
 DEFAULT = "checkerboard"  # the kind of entries and checkpoints that name none (before model 8)
 

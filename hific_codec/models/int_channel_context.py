@@ -15,58 +15,59 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from .channel_context import ChannelContext
 from .int_context import ANCHOR_PHASES, SECOND_PHASES, IntContext
 from .int_hyper_synthesis import A_BITS, MEAN_BITS, OUT_FRAC, W_BITS, FixedConv, requantize
+from .npconv import conv2d
 
 # take(channels, positions, scale indexes, means) -> the decoded values of those latents:
 # ``channels`` index the tile's latent channels, the other three are (1, len(channels), h, w).
 Take = Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]
-Params = Callable[[torch.Tensor], tuple[np.ndarray, np.ndarray]]
+Params = Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]
 
 
 class IntChannelContext:
-    def __init__(self, ctx: ChannelContext):
-        self.cfg = ctx.cfg
-        self.base = IntContext(ctx.base)
-        self.order = np.array(ctx.cfg.coding_order)
-        self.c_a = [FixedConv(c, MEAN_BITS) for c in ctx.c_a]
-        self.c_n = [FixedConv(c, MEAN_BITS) for c in ctx.c_n]
-        self.a = [(FixedConv(h[0], A_BITS), FixedConv(h[2], A_BITS)) for h in ctx.a]
-        self.n = [(FixedConv(h[0], A_BITS), FixedConv(h[2], A_BITS)) for h in ctx.n]
+    """Built from the channel context's parameters (``numpy_state(ctx)``) and its config
+    (ChannelContextConfig: slices, coding order)."""
+
+    def __init__(self, state: dict[str, np.ndarray], cfg):
+        self.cfg = cfg
+        self.base = IntContext({k[len("base."):]: v for k, v in state.items() if k.startswith("base.")})
+        self.order = np.array(cfg.coding_order)
+        n = len(cfg.slices) - 1
+        self.c_a = [FixedConv.of(state, f"c_a.{k}", MEAN_BITS) for k in range(n)]
+        self.c_n = [FixedConv.of(state, f"c_n.{k}", MEAN_BITS) for k in range(n)]
+        self.a = [(FixedConv.of(state, f"a.{k}.0", A_BITS), FixedConv.of(state, f"a.{k}.2", A_BITS)) for k in range(n)]
+        self.n = [(FixedConv.of(state, f"n.{k}.0", A_BITS), FixedConv.of(state, f"n.{k}.2", A_BITS)) for k in range(n)]
 
     @staticmethod
-    def correct(conv: FixedConv, head, acc: torch.Tensor, prior: np.ndarray, phases) -> torch.Tensor:
+    def correct(conv: FixedConv, head, acc: np.ndarray, prior: np.ndarray, phases) -> np.ndarray:
         """A slice's (scale, mean) accumulators (1, 2C, h, w) plus the correction from ``prior``,
         at the positions of the listed 2x2 ``phases`` only (elsewhere unchanged): a pass needs
         half of them, so the 5x5 convolution runs with stride 2 from each phase's offset, the
         same integer sums as at full resolution for half the work."""
-        p = torch.from_numpy(np.asarray(prior, dtype=np.float64) * 2.0**MEAN_BITS)  # exact
+        p = np.asarray(prior, dtype=np.float64) * 2.0**MEAN_BITS  # exact
         conv.check(p, "latents")
         r = conv.w.shape[-1] // 2
-        padded = F.pad(p, (r, r, r, r))
-        out = acc.clone()
+        padded = np.pad(p, ((0, 0), (0, 0), (r, r), (r, r)))
+        out = acc.copy()
         for a, b in phases:
-            f = requantize(F.conv2d(padded[:, :, a:, b:], conv.w, conv.b, stride=2), MEAN_BITS + W_BITS, relu=False)
+            f = requantize(conv2d(padded[:, :, a:, b:], conv.w, conv.b, stride=2), MEAN_BITS + W_BITS, relu=False)
             here = acc[:, :, a::2, b::2]
-            x = torch.cat([requantize(here, OUT_FRAC, relu=False), f], dim=1)
+            x = np.concatenate([requantize(here, OUT_FRAC, relu=False), f], axis=1)
             x = requantize(head[0](x, "context features"), A_BITS + W_BITS, relu=True)
             out[:, :, a::2, b::2] = here + head[1](x, "context features")
         return out
 
-    def passes(self, acc: torch.Tensor, params: Params, first: np.ndarray, take: Take) -> np.ndarray:
+    def passes(self, acc: np.ndarray, params: Params, first: np.ndarray, take: Take) -> np.ndarray:
         """One tile: ψ accumulators (1, 2M, h, w), the params map (accumulators -> (scale
         indexes, means)), the anchor mask (1, 1, h, w) bool and ``take`` -> ŷ (1, M, h, w)."""
         M, (h, w) = acc.shape[1] // 2, acc.shape[2:]
         o = self.order
         y_hat = np.zeros((1, M, h, w))
 
-        def slice_acc(a: torch.Tensor, ch: np.ndarray) -> torch.Tensor:
-            idx = torch.from_numpy(ch)
-            return torch.cat([a[:, idx], a[:, idx + M]], dim=1)
+        def slice_acc(a: np.ndarray, ch: np.ndarray) -> np.ndarray:
+            return np.concatenate([a[:, ch], a[:, ch + M]], axis=1)
 
         # take() returns zeros off the positions it is asked for, so until the second loop y_hat
         # holds the decoded anchors and zeros: the anchors-only input the corrections expect.

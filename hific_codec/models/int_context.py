@@ -17,24 +17,22 @@ are integers in float64, so the reordering gives bit-identical results (tests/te
 from __future__ import annotations
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
-from .context import CheckerboardContext
 from .int_hyper_synthesis import A_BITS, MEAN_BITS, OUT_FRAC, W_BITS, FixedConv, requantize
+from .npconv import conv2d, pixel_shuffle, pixel_unshuffle
 
 ANCHOR_PHASES = ((0, 0), (1, 1))
 SECOND_PHASES = ((0, 1), (1, 0))
 
 
-def polyphase_kernel(w: torch.Tensor) -> torch.Tensor:
+def polyphase_kernel(w: np.ndarray) -> np.ndarray:
     """A (C, M, 5, 5) kernel on the full grid -> (2C, 2M, 3, 3) from the anchor phases (input
     channel blocks, in ANCHOR_PHASES order) to the second-pass phases (output blocks, in
     SECOND_PHASES order) of the half-resolution grid.  Output phase (a, b) at half-res (I, J) is
     full-res (2I + a, 2J + b); tap (di, dj) reads full-res row 2I + a + di = 2(I + u) + p, so it
     lands on input phase p at half-res offset u = (a + di - p) / 2."""
     C, M = w.shape[:2]
-    k = torch.zeros(2 * C, 2 * M, 3, 3, dtype=w.dtype)
+    k = np.zeros((2 * C, 2 * M, 3, 3), dtype=w.dtype)
     for o, (a, b) in enumerate(SECOND_PHASES):
         for n, (p, q) in enumerate(ANCHOR_PHASES):
             for u in (-1, 0, 1):
@@ -45,40 +43,43 @@ def polyphase_kernel(w: torch.Tensor) -> torch.Tensor:
     return k
 
 
-def _phases(x: torch.Tensor, which) -> torch.Tensor:
+def _phases(x: np.ndarray, which) -> np.ndarray:
     """(1, K, H, W) -> (len(which), K, H/2, W/2): the listed 2x2 polyphase components."""
     K, H, W = x.shape[1:]
-    u = F.pixel_unshuffle(x, 2).view(K, 4, H // 2, W // 2)
-    return torch.stack([u[:, 2 * a + b] for a, b in which])
+    u = pixel_unshuffle(x, 2).reshape(K, 4, H // 2, W // 2)
+    return np.stack([u[:, 2 * a + b] for a, b in which])
 
 
 class IntContext:
-    def __init__(self, ctx: CheckerboardContext):
-        self.g_cm = FixedConv(ctx.g_cm, MEAN_BITS)
-        self.g_ep = [FixedConv(ctx.g_ep[0], A_BITS), FixedConv(ctx.g_ep[2], A_BITS)]
-        self.kernel = polyphase_kernel(self.g_cm.w)
-        self.bias = self.g_cm.b.repeat(2)
+    """Built from the checkerboard's parameters (``numpy_state(ctx)``; keys ``g_cm.*``,
+    ``g_ep.0.*``, ``g_ep.2.*``)."""
 
-    def __call__(self, psi_acc: torch.Tensor, y_hat_anchors: np.ndarray) -> torch.Tensor:
+    def __init__(self, state: dict[str, np.ndarray]):
+        self.g_cm = FixedConv.of(state, "g_cm", MEAN_BITS)
+        self.g_ep = [FixedConv.of(state, "g_ep.0", A_BITS), FixedConv.of(state, "g_ep.2", A_BITS)]
+        self.kernel = polyphase_kernel(self.g_cm.w)
+        self.bias = np.tile(self.g_cm.b, 2)
+
+    def __call__(self, psi_acc: np.ndarray, y_hat_anchors: np.ndarray) -> np.ndarray:
         """ψ accumulators (1, 2M, h, w) and ŷ with non-anchors zeroed (1, M, h, w, float64 on the
         2**-MEAN_BITS grid; h, w even) -> accumulators (OUT_FRAC fractional bits) valid at the
         second-pass positions: ψ + Δ there, ψ at the anchors."""
-        y = torch.from_numpy(np.asarray(y_hat_anchors, dtype=np.float64) * 2.0**MEAN_BITS)  # exact
+        y = np.asarray(y_hat_anchors, dtype=np.float64) * 2.0**MEAN_BITS  # exact
         self.g_cm.check(y, "latents")
         M, h, w = y.shape[1], y.shape[2] // 2, y.shape[3] // 2
         anchors = _phases(y, ANCHOR_PHASES).reshape(1, 2 * M, h, w)
-        phi = F.conv2d(anchors, self.kernel, self.bias, padding=1).view(2, -1, h, w)  # both phases as a batch
+        phi = conv2d(anchors, self.kernel, self.bias, padding=1).reshape(2, -1, h, w)  # both phases as a batch
         phi = requantize(phi, MEAN_BITS + W_BITS, relu=False)
         psi = _phases(psi_acc, SECOND_PHASES)
-        x = torch.cat([requantize(psi, OUT_FRAC, relu=False), phi], dim=1)
+        x = np.concatenate([requantize(psi, OUT_FRAC, relu=False), phi], axis=1)
         x = requantize(self.g_ep[0](x, "context features"), A_BITS + W_BITS, relu=True)
         delta = self.g_ep[1](x, "context features")
-        out = F.pixel_unshuffle(psi_acc, 2).view(psi_acc.shape[1], 4, h, w).clone()
+        out = pixel_unshuffle(psi_acc, 2).reshape(psi_acc.shape[1], 4, h, w).copy()
         for n, (a, b) in enumerate(SECOND_PHASES):
             out[:, 2 * a + b] += delta[n]
-        return F.pixel_shuffle(out.view(1, -1, h, w), 2)
+        return pixel_shuffle(out.reshape(1, -1, h, w), 2)
 
-    def passes(self, acc: torch.Tensor, params, first: np.ndarray, take) -> np.ndarray:
+    def passes(self, acc: np.ndarray, params, first: np.ndarray, take) -> np.ndarray:
         """The two coding passes of one tile (the interface of IntChannelContext.passes): the
         anchors with ψ's parameters, then the rest with ψ + Δ(decoded anchors)."""
         channels = np.arange(acc.shape[1] // 2)

@@ -11,19 +11,19 @@ result.  A bound check before each layer refuses inputs that could leave that ex
     ẑ (integers) ─deconv─ReLU─floor─deconv─ReLU─floor─conv─┬─ scale (fixed point) ─> table index
                                                            └─ mean  (fixed point) ─> 2**-MEAN_BITS grid
 
-The checkerboard context model (models/int_context.py) is evaluated with the same layers.
+The checkerboard context model (models/int_context.py) is evaluated with the same layers.  All
+of it is numpy (models/npconv.py): the torch-free decoder and the encoder run the same code.
 """
 from __future__ import annotations
 
 import math
 
 import numpy as np
-import torch
-import torch.nn.functional as F
-from torch import nn
 
 from bitstream.container import FormatError
 from bitstream.entropy import SCALE_BOUNDS
+
+from .npconv import conv2d, conv_transpose2d
 
 W_BITS = 14  # fractional bits of weights
 A_BITS = 10  # fractional bits of hidden activations
@@ -32,61 +32,76 @@ OUT_FRAC = A_BITS + W_BITS  # fractional bits of the parameter accumulators
 EXACT = 2.0**53
 
 
+def numpy_state(module) -> dict[str, np.ndarray]:
+    """A torch module's parameters as numpy arrays (the exact twins are built from these, so the
+    encoder's twin and the torch-free decoder's are one construction)."""
+    return {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+
+
 class FixedConv:
     """One (transposed) convolution in fixed point: input with ``frac`` fractional bits (as
-    float64 integers) -> accumulator with ``frac + W_BITS`` fractional bits, exact."""
+    float64 integers) -> accumulator with ``frac + W_BITS`` fractional bits, exact.
 
-    def __init__(self, m: nn.Conv2d | nn.ConvTranspose2d, frac: int):
-        self.m, self.frac = m, frac
-        self.w = torch.round(m.weight.detach().double() * 2.0**W_BITS)
-        self.b = torch.round(m.bias.detach().double() * 2.0 ** (frac + W_BITS))
+    ``transposed``: a stride-2 transposed convolution (the codec's ``deconv``: padding k // 2,
+    output padding 1, weights (in, out, k, k)); otherwise a stride-1 convolution with padding
+    k // 2 (weights (out, in, k, k))."""
+
+    def __init__(self, weight: np.ndarray, bias: np.ndarray, frac: int, transposed: bool = False):
+        self.frac, self.transposed = frac, transposed
+        self.w = np.round(np.asarray(weight, dtype=np.float64) * 2.0**W_BITS)
+        self.b = np.round(np.asarray(bias, dtype=np.float64) * 2.0 ** (frac + W_BITS))
         # Worst-case |output| per unit of max|input|: L1 norm of each output channel's taps.
-        self.l1 = self.w.abs().sum(dim=(0, 2, 3) if self.transposed else (1, 2, 3)).max().item()
-        self.bmax = self.b.abs().max().item()
+        self.l1 = float(np.abs(self.w).sum(axis=(0, 2, 3) if transposed else (1, 2, 3)).max())
+        self.bmax = float(np.abs(self.b).max())
 
-    @property
-    def transposed(self) -> bool:
-        return isinstance(self.m, nn.ConvTranspose2d)
+    @classmethod
+    def of(cls, state: dict, name: str, frac: int, transposed: bool = False) -> FixedConv:
+        return cls(state[f"{name}.weight"], state[f"{name}.bias"], frac, transposed)
 
-    def check(self, a: torch.Tensor, what: str) -> None:
+    def check(self, a: np.ndarray, what: str) -> None:
         """Refuse an input whose outputs could leave the exactly representable range."""
-        if a.abs().max().item() * self.l1 + self.bmax >= EXACT:
+        if float(np.abs(a).max(initial=0.0)) * self.l1 + self.bmax >= EXACT:
             raise FormatError(f"{what} out of range (file damaged or crafted)")
 
-    def __call__(self, a: torch.Tensor, what: str) -> torch.Tensor:
+    def __call__(self, a: np.ndarray, what: str) -> np.ndarray:
         self.check(a, what)
-        m = self.m
+        k = self.w.shape[-1]
         if self.transposed:
-            return F.conv_transpose2d(a, self.w, self.b, m.stride, m.padding, m.output_padding)
-        return F.conv2d(a, self.w, self.b, m.stride, m.padding)
+            return conv_transpose2d(a, self.w, self.b, 2, k // 2, 1)
+        return conv2d(a, self.w, self.b, 1, k // 2)
 
 
-def requantize(acc: torch.Tensor, frac_in: int, relu: bool) -> torch.Tensor:
+def requantize(acc: np.ndarray, frac_in: int, relu: bool) -> np.ndarray:
     """Accumulator with ``frac_in`` fractional bits -> activation with A_BITS (floor), exact."""
-    return torch.floor((acc.clamp_min(0) if relu else acc) * 2.0 ** (A_BITS - frac_in))
+    return np.floor((np.maximum(acc, 0.0) if relu else acc) * 2.0 ** (A_BITS - frac_in))
 
 
 class IntHyperSynthesis:
-    def __init__(self, h_s: nn.Sequential):
-        convs = [m for m in h_s if not isinstance(m, nn.ReLU)]
-        self.layers = [FixedConv(m, 0 if i == 0 else A_BITS) for i, m in enumerate(convs)]  # ẑ is integer
-        self.bounds = torch.tensor([math.ceil(v * 2.0**OUT_FRAC) for v in SCALE_BOUNDS], dtype=torch.float64)
+    """Built from h_s's parameters (``numpy_state(net.h_s)``, or the weights file's ``h_s.*``
+    tensors with the prefix removed): layers 0 and 2 transposed, layer 4 a 3x3 convolution."""
 
-    def accumulators(self, z_hat: np.ndarray) -> torch.Tensor:
+    def __init__(self, state: dict[str, np.ndarray]):
+        self.layers = [FixedConv.of(state, "0", 0, transposed=True),  # ẑ is integer
+                       FixedConv.of(state, "2", A_BITS, transposed=True),
+                       FixedConv.of(state, "4", A_BITS)]
+        self.bounds = np.array([math.ceil(v * 2.0**OUT_FRAC) for v in SCALE_BOUNDS], dtype=np.float64)
+
+    def accumulators(self, z_hat: np.ndarray) -> np.ndarray:
         """(1, C, h, w) integers -> (1, 2M, 4h, 4w) float64 integers: scale then mean, OUT_FRAC bits."""
-        a = torch.from_numpy(np.asarray(z_hat, dtype=np.float64))
+        a = np.asarray(z_hat, dtype=np.float64)
         for i, layer in enumerate(self.layers):
             acc = layer(a, "hyper-latents")
             if i < len(self.layers) - 1:
                 a = requantize(acc, layer.frac + W_BITS, relu=True)
         return acc
 
-    def params(self, acc: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
+    def params(self, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Parameter accumulators -> (scale table indexes int64, means float64 on the 2**-MEAN_BITS grid)."""
-        scale_acc, mean_acc = acc.chunk(2, dim=1)
-        idx = torch.searchsorted(self.bounds, scale_acc.contiguous(), right=True)
-        mean = torch.floor(mean_acc * 2.0 ** (MEAN_BITS - OUT_FRAC) + 0.5) * 2.0**-MEAN_BITS
-        return idx.numpy().astype(np.int64), mean.numpy()
+        M = acc.shape[1] // 2
+        scale_acc, mean_acc = acc[:, :M], acc[:, M:]
+        idx = np.searchsorted(self.bounds, scale_acc, side="right").astype(np.int64)
+        mean = np.floor(mean_acc * 2.0 ** (MEAN_BITS - OUT_FRAC) + 0.5) * 2.0**-MEAN_BITS
+        return idx, mean
 
     def __call__(self, z_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(1, C, h, w) integers -> (scale table indexes int64, means float64), both (1, M, 4h, 4w)."""
