@@ -74,3 +74,19 @@ def test_a_decode_never_imports_torch(tmp_path, crop):
            "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)")
     subprocess.run([sys.executable, "-c", cli, str(path), str(png)], check=True, cwd=ROOT)
     assert png.stat().st_size > 0
+
+
+def test_decodes_in_several_threads_at_once_equal_one_alone(crop):
+    """The one-thread BLAS setting is shared by concurrent decodes and restored after the last."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from hific_codec.models import npconv
+
+    data = [hific_codec.encode(crop, q) for q in (20, 60)]
+    alone = [hific_codec.decode(d) for d in data]
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(hific_codec.decode, data * 3))
+    assert all(np.array_equal(g, alone[k % 2]) for k, g in enumerate(got))
+    blas = npconv._openblas()
+    if blas is not None:
+        assert npconv._inside == 0 and blas[0]() == npconv._saved  # BLAS's own setting is back

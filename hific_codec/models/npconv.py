@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from functools import lru_cache
@@ -42,6 +43,9 @@ def _openblas():
 
 
 _workers = 1  # threads conv2d spreads its bands over, inside threads_by_band()
+_inside = 0  # threads_by_band() contexts open (decodes running in several threads share one setting)
+_saved = 1  # BLAS's thread count before the first of them
+_lock = threading.Lock()
 
 
 @lru_cache(maxsize=4)
@@ -57,18 +61,24 @@ def threads_by_band():
     one-level pixel flips in g_s).  Inside this context every BLAS call runs on one thread, and
     conv2d spreads its bands (whose size depends on the layer alone) over as many threads as BLAS
     had: each output value is one single-threaded product, whoever computes it."""
-    global _workers
+    global _workers, _inside, _saved
     blas = _openblas()
-    n = blas[0]() if blas else int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or (os.cpu_count() or 1)
-    if blas:
-        blas[1](1)
-    _workers = max(1, n)
+    with _lock:
+        if _inside == 0:
+            _saved = blas[0]() if blas else int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or (os.cpu_count() or 1)
+            if blas:
+                blas[1](1)
+            _workers = max(1, _saved)
+        _inside += 1
     try:
         yield
     finally:
-        _workers = 1
-        if blas:
-            blas[1](n)
+        with _lock:
+            _inside -= 1
+            if _inside == 0:
+                _workers = 1
+                if blas:
+                    blas[1](_saved)
 
 
 def conv2d(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None, stride: int = 1,
