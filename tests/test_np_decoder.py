@@ -57,9 +57,10 @@ def test_realism_knob_zero_is_this_decoder(crop):
 
 
 COLD = r"""
-import sys, numpy as np, hific_codec
+import resource, sys, numpy as np, hific_codec
 out = hific_codec.decode(open(sys.argv[1], "rb").read())
 print(out.shape, "torch" in sys.modules)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)  # KB
 """
 
 
@@ -67,8 +68,9 @@ def test_a_decode_never_imports_torch(tmp_path, crop):
     path = tmp_path / "a.nic"
     path.write_bytes(hific_codec.encode(crop[:40, :50], 50))
     out = subprocess.run([sys.executable, "-c", COLD, str(path)], check=True, capture_output=True, text=True,
-                         cwd=ROOT).stdout.split("\n")[0]
-    assert out == "(40, 50, 3) False"
+                         cwd=ROOT).stdout.split("\n")
+    assert out[0] == "(40, 50, 3) False"
+    assert int(out[1]) < 300_000  # KB: the cold-start budget (measured: 95 MB; with torch it was 750 MB)
     png = tmp_path / "a.png"
     cli = ("import sys, hific_codec.cli as c; rc = c.main(['decode', sys.argv[1], '-o', sys.argv[2]]); "
            "assert 'torch' not in sys.modules, 'torch imported'; sys.exit(rc)")
