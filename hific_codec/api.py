@@ -104,29 +104,44 @@ def encode(
         raise ValueError("device applies to overfitted coding (effort 3 and up); effort 0-2 run on the CPU")
     if seconds is not None:
         raise ValueError("seconds is a budget for overfitted coding (effort 3 and up)")
-    codec, m = _model(model)
-    from .refine import EFFORTS
+    if effort not in (0, 1, 2):  # checked before the analysis transform runs
+        raise ValueError(f"effort must be one of {[0, 1, 2, *OVERFIT_EFFORTS]}, got {effort}")
+    enc = _np_encoder(model) if effort == 0 else None
+    if enc is not None:  # effort 0 without torch: np_encoder is codec.analyse / codec.code's own code
+        from . import np_encoder
 
-    if effort not in EFFORTS:  # checked before the analysis transform runs
-        raise ValueError(f"effort must be one of {sorted(EFFORTS) + sorted(OVERFIT_EFFORTS)}, got {effort}")
-    analysis = codec.analyse(m, rgb)
+        entry, version = enc.entry, enc.format_version
+        np_analysis = np_encoder.analyse(enc.transforms, rgb)
+        tiles = np_encoder.coding_tiles(rgb.shape[0], rgb.shape[1])
+
+        def streams(q: float, qm):
+            return np_encoder.encode_streams(enc, np_analysis, q, tiles, qm)
+    else:
+        codec, m = _model(model)
+        from .refine import EFFORTS
+
+        entry, version = m.entry, m.format_version
+        analysis = codec.analyse(m, rgb)
+        tiles = codec.coding_tiles(rgb.shape[0], rgb.shape[1])
+
+        def streams(q: float, qm, refined: bool = False):
+            a = analysis
+            if refined:
+                from .refine import refine
+
+                a = refine(m, analysis, rgb, q, EFFORTS[effort], progress)
+            return codec.code(m, a, q, tiles, qm)
+
     alpha_chunk = image_io.pack_alpha(alpha) if alpha is not None else None
-
-    tiles = codec.coding_tiles(rgb.shape[0], rgb.shape[1])
 
     def build(q: float, refined: bool = False) -> bytes:
         q = round(q, 2) if qmaker is None else round(q * QMAP_UNIT) / QMAP_UNIT  # code exactly what is stored
-        a = analysis
-        if refined:
-            from .refine import refine
-
-            a = refine(m, analysis, rgb, q, EFFORTS[effort], progress)
         qm = None if qmaker is None else qmaker(q)
-        z, ys = codec.code(m, a, q, tiles, qm)
-        header = Header(rgb.shape[1], rgb.shape[0], channels, m.entry.model_id, m.entry.short_hash, q)
+        z, ys = streams(q, qm, refined=True) if refined else streams(q, qm)
+        header = Header(rgb.shape[1], rgb.shape[0], channels, entry.model_id, entry.short_hash, q)
         return bitstream.write(NicFile(header, z, ys, icc=icc, exif=exif, xmp=xmp, alpha=alpha_chunk, tiles=tiles,
                                        realism=realism, qmap=None if qm is None else qmap.to_bytes(qm)),
-                               min_version=m.format_version)
+                               min_version=version)
 
     if psnr is not None:
         best = _search_psnr(build, psnr, rgb)
@@ -229,6 +244,15 @@ def _encode_overfit(rgb, channels, alpha, q, bpp, effort, meta, seconds, progres
         arr = image_io.from_rgb8(rgb, channels, alpha)
         return encode(arr, bpp=bpp, icc=icc, exif=exif, xmp=xmp)
     return data
+
+
+def _np_encoder(name: str | None):
+    """The torch-free effort-0 encoder of a model (np_encoder), or None where its model decodes
+    with the torch decoder only."""
+    from . import np_encoder, zoo
+
+    entry = zoo.get(name)
+    return np_encoder.load(entry.name) if entry.family == "hyperprior" and np_encoder.supports(entry) else None
 
 
 def _cheaper(m, rgb: np.ndarray, base: bytes, refined: bytes) -> bytes:

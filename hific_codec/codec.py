@@ -19,13 +19,12 @@ from functools import lru_cache
 import numpy as np
 import torch
 
-from bitstream import entropy
 from bitstream.container import FormatError
 from bitstream.entropy import TableSet
 from bitstream.nicfile import V1_0, V1_2
 from bitstream.tiles import TileGrid, padded_size
 
-from . import bin_mean, np_decoder, numerics, zoo
+from . import bin_mean, np_decoder, np_encoder, numerics, zoo
 from .entropy_models import bits, gaussian_likelihood, ste_round
 from .models import contexts
 from .models.generator import blocks_halo
@@ -37,8 +36,6 @@ from .np_decoder import LATENT_HALO, LATENT_TILE, tile_boxes
 numerics.pin()
 
 NO_BLOCKS = torch.nn.Sequential()  # the fidelity decoder has no latent-resolution blocks (identity)
-CODING_TILE = 1024  # px; images larger than this (padded) are entropy-coded in tiles (format 1.1)
-ESCAPE_MAX = (1 << (entropy.ESCAPE_BITS - 1)) - 1
 
 
 @dataclass
@@ -51,6 +48,13 @@ class Model:
     int_ctx: object | None = None  # its exact twin, for coding
     _blends: dict = field(default_factory=dict, repr=False)  # realism alpha -> blended generator
     _g_s: torch.nn.Module | None = field(default=None, repr=False)  # g_s in the entry's inference form
+    _tr: np_encoder.Transforms | None = field(default=None, repr=False)  # g_a, h_a in numpy
+
+    def transforms(self) -> np_encoder.Transforms:
+        """g_a and h_a as the encoder runs them (numpy, np_encoder.py), from this network."""
+        if self._tr is None:
+            self._tr = np_encoder.Transforms(numpy_state(self.net))
+        return self._tr
 
     def synthesis(self, realism: float | None):
         """(latent-resolution blocks, upsampling transform, log inverse-gain table) of the decoder
@@ -186,25 +190,13 @@ class Analysis:
     width: int
 
 
-@torch.no_grad()
 def analyse(model: Model, rgb: np.ndarray) -> Analysis:
-    h, w = rgb.shape[:2]
-    hp, wp = padded_size(h, w)
-    padded = np.pad(rgb, ((0, hp - h), (0, wp - w), (0, 0)), mode="edge")  # uint8: 3 B/px
-    y0 = torch.empty(latent_shapes(model, h, w)[1])
-    # Float pixels exist one tile at a time: a 12000x9000 image never needs 1.3 GB of them.
-    for (i, j, th, tw), (i0, j0, i1, j1) in tile_boxes(hp, wp, LATENT_TILE * 16, LATENT_HALO * 16):
-        x = torch.from_numpy(np.ascontiguousarray(padded[i0:i1, j0:j1])).permute(2, 0, 1)[None].float().div_(255.0)
-        y = model.net.g_a(x)
-        a, b = (i - i0) // 16, (j - j0) // 16
-        y0[:, :, i // 16 : (i + th) // 16, j // 16 : (j + tw) // 16] = y[:, :, a : a + th // 16, b : b + tw // 16]
-    return Analysis(y0, h, w)
+    """g_a (np_encoder.analyse: float pixels one 1024-px tile at a time)."""
+    a = np_encoder.analyse(model.transforms(), rgb)
+    return Analysis(torch.from_numpy(a.y0), a.height, a.width)
 
 
-def coding_tiles(h: int, w: int, tile_px: int = CODING_TILE) -> TileGrid | None:
-    """The tile grid an encoder writes: none (one tile, a 1.0 file) when the padded image fits one."""
-    hp, wp = padded_size(h, w)
-    return None if hp <= tile_px and wp <= tile_px else TileGrid(tile_px, tile_px)
+coding_tiles = np_encoder.coding_tiles
 
 
 def _latent_tiles(model: Model, h: int, w: int, tiles: TileGrid | None):
@@ -213,33 +205,16 @@ def _latent_tiles(model: Model, h: int, w: int, tiles: TileGrid | None):
     return np_decoder.latent_tiles(H, W, tiles)
 
 
-def _symbols(y: np.ndarray, mean: np.ndarray) -> np.ndarray:
-    return np.clip(np.round(y - mean), -ESCAPE_MAX, ESCAPE_MAX).astype(np.int64)
-
-
-@torch.no_grad()
 def code(model: Model, a: Analysis, quality: float, tiles: TileGrid | None = None,
          qmap: np.ndarray | None = None) -> tuple[bytes, tuple[bytes, ...]]:
     """Entropy-code the analysed image at ``quality``, or at the per-latent qualities of ``qmap``
-    (the latent grid's shape): returns (z stream, one y stream per tile)."""
-    gain = model.gains(quality if qmap is None else qmap, model.net.log_gain)
-    z_hat = torch.round(model.net.h_a(a.y0 * gain)).clamp_(-ESCAPE_MAX, ESCAPE_MAX).numpy().astype(np.int64)
-    z_stream = entropy.encode(z_hat, np_decoder.channel_index(z_hat.shape), model.z_tables)
-    y_streams = []
-    for core, zwin in _latent_tiles(model, a.height, a.width, tiles):
-        i, j, th, tw = core
-        g = gain if qmap is None else gain[:, :, i : i + th, j : j + tw]
-        y = (a.y0[:, :, i : i + th, j : j + tw] * g).double().numpy()
-        parts = []
-
-        def take(channels, sel, idx, mean, y=y, parts=parts):
-            sym = _symbols(y[:, channels], mean)
-            parts.append((sym[sel], idx[sel]))
-            return np.where(sel, sym + mean, 0.0)
-
-        np_decoder.passes(model.int_hs, model.int_ctx, np_decoder.tile_acc(model.int_hs, z_hat, core, zwin), take)
-        y_streams.append(entropy.encode_parts(parts, entropy.gaussian_tables()))
-    return z_stream, tuple(y_streams)
+    (the latent grid's shape): returns (z stream, one y stream per tile).  np_encoder.code, with
+    this model's exact networks (a test may have replaced them)."""
+    cfg = model.net.cfg
+    table = model.net.log_gain.detach().numpy()
+    gain = np_decoder.gains(table, cfg.levels, cfg.t_min, quality if qmap is None else qmap)
+    y0 = np_encoder.Analysis(a.y0.detach().numpy(), a.height, a.width)
+    return np_encoder.code(model.transforms(), model.int_hs, model.int_ctx, model.z_tables, y0, gain, tiles)
 
 
 def latent_shapes(model: Model, h: int, w: int) -> tuple[tuple[int, ...], tuple[int, ...]]:

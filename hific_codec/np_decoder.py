@@ -159,6 +159,21 @@ class Synthesis:
         return x
 
 
+def gains(table: np.ndarray, levels: int, t_min: float, quality) -> np.ndarray:
+    """Gains from a log table (levels, M) at a quality (-> (1, M, 1, 1)) or at every latent of a
+    quality map (h, w) (-> (1, M, h, w)): the rate level t, interpolated as the torch model does."""
+    if np.ndim(quality) == 0:  # the torch model's t: computed in float64, held in float32
+        t = np.float32(t_min + float(quality) / 100.0 * (levels - 1 - t_min))
+    else:  # a quality map: float32 throughout, as the torch model's gains()
+        q = np.asarray(quality, dtype=np.float32)
+        t = np.float32(t_min) + q / np.float32(100.0) * np.float32(levels - 1 - t_min)
+    t = np.clip(t, np.float32(t_min), np.float32(levels - 1))
+    i = np.clip(np.floor(t), 0, levels - 2).astype(np.int64)
+    f = (t - i.astype(np.float32))[..., None]
+    g = np.exp(table[i] * (np.float32(1) - f) + table[i + 1] * f)  # (..., M)
+    return g.reshape(1, 1, 1, -1).transpose(0, 3, 1, 2) if g.ndim == 1 else np.moveaxis(g, -1, 0)[None]
+
+
 # -- a model, loaded without torch -------------------------------------------------------------------
 
 @dataclass
@@ -178,19 +193,12 @@ class Decoder:
         hp, wp = padded_size(h, w)
         return (1, self.N, hp // 64, wp // 64), (1, self.M, hp // 16, wp // 16)
 
+    def gains(self, table: np.ndarray, quality) -> np.ndarray:
+        return gains(table, self.levels, self.t_min, quality)
+
     def inv_gain(self, quality) -> np.ndarray:
-        """Decoder gains at a quality (-> (1, M, 1, 1)) or at every latent of a quality map (h, w)
-        (-> (1, M, h, w)): HyperpriorConfig's rate level t, interpolated as the torch model does."""
-        if np.ndim(quality) == 0:  # the torch model's t: computed in float64, held in float32
-            t = np.float32(self.t_min + float(quality) / 100.0 * (self.levels - 1 - self.t_min))
-        else:  # a quality map: float32 throughout, as the torch model's gains()
-            q = np.asarray(quality, dtype=np.float32)
-            t = np.float32(self.t_min) + q / np.float32(100.0) * np.float32(self.levels - 1 - self.t_min)
-        t = np.clip(t, np.float32(self.t_min), np.float32(self.levels - 1))
-        i = np.clip(np.floor(t), 0, self.levels - 2).astype(np.int64)
-        f = (t - i.astype(np.float32))[..., None]
-        g = np.exp(self.log_inv_gain[i] * (np.float32(1) - f) + self.log_inv_gain[i + 1] * f)  # (..., M)
-        return g.reshape(1, 1, 1, -1).transpose(0, 3, 1, 2) if g.ndim == 1 else np.moveaxis(g, -1, 0)[None]
+        """The decoder's gains (its own table, Cui et al.'s inverse gain units)."""
+        return self.gains(self.log_inv_gain, quality)
 
 
 def supports(entry: zoo.ZooEntry) -> bool:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from bitstream.nicfile import V1_3, V1_4
+
 
 @dataclass(frozen=True)
 class ContextConfig:
@@ -51,3 +53,7 @@ class ChannelContextConfig:
     def from_dict(cls, d: dict) -> ChannelContextConfig:
         return cls(base=ContextConfig(**d["base"]), slices=tuple(d["slices"]), order=tuple(d["order"]),
                    features=d["features"], hidden=d["hidden"], kernel=d["kernel"])
+
+
+# The container version of files coded with each context kind (models/contexts.py's KINDS use it)
+VERSIONS = {"checkerboard": V1_3, "channel": V1_4}

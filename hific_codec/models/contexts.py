@@ -8,10 +8,9 @@ from typing import NamedTuple
 
 from torch import nn
 
-from bitstream.nicfile import V1_3, V1_4
-
 from .channel_context import ChannelContext, ChannelContextConfig
 from .context import CheckerboardContext, ContextConfig
+from .context_config import VERSIONS
 from .int_channel_context import IntChannelContext
 from .int_context import IntContext
 from .int_hyper_synthesis import numpy_state
@@ -25,9 +24,10 @@ class Kind(NamedTuple):
 
 
 KINDS = {
-    "checkerboard": Kind(CheckerboardContext, lambda d: ContextConfig(**d), lambda m: IntContext(numpy_state(m)), V1_3),
+    "checkerboard": Kind(CheckerboardContext, lambda d: ContextConfig(**d), lambda m: IntContext(numpy_state(m)),
+                         VERSIONS["checkerboard"]),
     "channel": Kind(ChannelContext, ChannelContextConfig.from_dict, lambda m: IntChannelContext(numpy_state(m), m.cfg),
-                    V1_4),
+                    VERSIONS["channel"]),
 }
 DEFAULT = "checkerboard"  # the kind of entries and checkpoints that name none (before model 8)
 
