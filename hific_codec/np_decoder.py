@@ -207,27 +207,46 @@ def supports(entry: zoo.ZooEntry) -> bool:
     return entry.config.get("gs_form", "transposed") == "subpixel"
 
 
-@lru_cache(maxsize=4)
-def load(model_id: int) -> Decoder:
-    """The fidelity decoder of the shipped model with this id (weights checked by SHA-256)."""
+@lru_cache(maxsize=2)
+def tensors(name: str, sha256: str) -> dict[str, np.ndarray]:
+    """A shipped model's weights as numpy arrays (SHA-256 checked), read once for the encoder and
+    the decoder; keyed by the hash too, so weights exported under the same name are read anew."""
     from safetensors.numpy import load as load_bytes
 
+    return load_bytes(zoo.verified_bytes(zoo.get(name)))
+
+
+def key(entry: zoo.ZooEntry) -> tuple[str, str, str | None]:
+    """What a loaded model is cached by: the name and the weights' hashes."""
+    return entry.name, entry.sha256, (entry.context or {}).get("sha256")
+
+
+def load(model_id: int) -> Decoder:
+    """The fidelity decoder of the shipped model with this id (weights checked by SHA-256)."""
     entry = zoo.by_id(model_id)
     if entry is None:
         raise FormatError(f"no shipped model has id {model_id}")
-    cfg = entry.config
     if not supports(entry):
         raise FormatError(f"model {entry.name!r} decodes with the torch decoder only")
-    t = load_bytes(zoo.verified_bytes(entry))
+    return _load(*key(entry))
 
-    def part(prefix: str, tensors: dict) -> dict:
-        return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+@lru_cache(maxsize=4)
+def _load(name: str, sha256: str, _context_sha256: str | None) -> Decoder:
+    from safetensors.numpy import load as load_bytes
+
+    entry = zoo.get(name)
+    cfg = entry.config
+    t = tensors(name, sha256)
+
+    def part(prefix: str, ts: dict) -> dict:
+        return {k[len(prefix):]: v for k, v in ts.items() if k.startswith(prefix)}
 
     tables = TableSet.from_padded(t["z_tables.offsets"], t["z_tables.lengths"], t["z_tables.pmf"])
     int_ctx = None
     if entry.context:
         c = entry.context
-        ct = load_bytes(zoo._checked(entry.name, zoo.WEIGHTS_DIR / c["file"], c["sha256"]))
+        ct = load_bytes(zoo.context_bytes(entry))
         ct = {k: v.astype(np.float32) for k, v in ct.items()}  # as the torch model holds them
         kind = c.get("kind", "checkerboard")
         if kind == "checkerboard":

@@ -90,15 +90,18 @@ class Encoder:
         return V1_0 if self.entry.config.get("gs_form", "transposed") == "transposed" else V1_2
 
 
-@lru_cache(maxsize=4)
 def load(name: str | None = None) -> Encoder:
     """The effort-0 encoder of a shipped model (the default one without a name)."""
-    from safetensors.numpy import load as load_bytes
-
     entry = zoo.get(name)
     if entry.family != "hyperprior":
         raise ValueError(f"{entry.name!r} is a {entry.family} decoder, not a codec model")
-    t = load_bytes(zoo.verified_bytes(entry))
+    return _load(*np_decoder.key(entry))
+
+
+@lru_cache(maxsize=4)
+def _load(name: str, sha256: str, _context_sha256: str | None) -> Encoder:
+    entry = zoo.get(name)
+    t = np_decoder.tensors(name, sha256)
     return Encoder(entry, Transforms({k: v for k, v in t.items() if k.startswith(("g_a.", "h_a.", "log_gain"))}),
                    np_decoder.load(entry.model_id))
 

@@ -102,7 +102,12 @@ def realism_for(entry: ZooEntry) -> ZooEntry | None:
 
 def context_tensors(entry: ZooEntry) -> dict:
     """The entry's context-model tensors (shipped fp16) as float32, after the SHA-256 check."""
-    return _floats(_checked(entry.name, WEIGHTS_DIR / entry.context["file"], entry.context["sha256"]))
+    return _floats(context_bytes(entry))
+
+
+def context_bytes(entry: ZooEntry) -> bytes:
+    """The entry's context-model weights file, SHA-256 checked."""
+    return _checked(entry.name, WEIGHTS_DIR / entry.context["file"], entry.context["sha256"])
 
 
 def _floats(data: bytes) -> dict:
