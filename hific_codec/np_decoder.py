@@ -35,7 +35,7 @@ LATENT_TILE = 64  # g_s tile, in latents (1024 px): the torch decoder's grid, so
 LATENT_HALO = 4  # overlap in latents; g_s's receptive field is ~2 latents
 HS_HALO = 3  # ẑ rows/cols around a coding tile; h_s's receptive field is under 2
 _PEDESTAL = np.float32(2.0**-36)  # models/gdn.py's reparametrisation of β and γ
-_BETA_MIN = 1e-6
+BETA_MIN = 1e-6  # models/gdn.py
 
 
 def tile_boxes(H: int, W: int, tile: int | tuple[int, int], halo: int = 0):
@@ -133,7 +133,8 @@ def _subpixel(w: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return k.reshape(4 * cout, cin, 3, 3), np.repeat(b, 4)
 
 
-def _nonneg(p: np.ndarray, minimum: float) -> np.ndarray:
+def nonneg(p: np.ndarray, minimum: float) -> np.ndarray:
+    """models/gdn.py's map of a stored GDN parameter to a non-negative β or γ."""
     p = np.maximum(p, np.float32((minimum + float(_PEDESTAL)) ** 0.5))
     return p * p - _PEDESTAL
 
@@ -145,7 +146,7 @@ class Synthesis:
     def __init__(self, state: dict[str, np.ndarray]):
         f = {k: np.asarray(v, dtype=np.float32) for k, v in state.items()}
         self.convs = [_subpixel(f[f"{n}.weight"], f[f"{n}.bias"]) for n in ("0", "2", "4", "6")]
-        self.gdn = [(_nonneg(f[f"{n}.gamma"], 0.0), _nonneg(f[f"{n}.beta"], _BETA_MIN)) for n in ("1", "3", "5")]
+        self.gdn = [(nonneg(f[f"{n}.gamma"], 0.0), nonneg(f[f"{n}.beta"], BETA_MIN)) for n in ("1", "3", "5")]
 
     def __call__(self, y: np.ndarray) -> np.ndarray:
         """(1, M, h, w) float32 -> (1, 3, 16 h, 16 w)."""

@@ -24,8 +24,6 @@ from .models.npconv import conv2d, threads_by_band
 
 ESCAPE_MAX = (1 << (entropy.ESCAPE_BITS - 1)) - 1
 CODING_TILE = 1024  # px; images larger than this (padded) are entropy-coded in tiles (format 1.1)
-_PEDESTAL = np.float32(2.0**-36)
-_BETA_MIN = 1e-6
 
 
 class Analysis:
@@ -37,11 +35,8 @@ class Analysis:
 
 
 def _gdn_params(f: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
-    def nonneg(p, minimum):
-        p = np.maximum(p, np.float32((minimum + float(_PEDESTAL)) ** 0.5))
-        return p * p - _PEDESTAL
-
-    return nonneg(f[f"{name}.gamma"], 0.0)[:, :, None, None], nonneg(f[f"{name}.beta"], _BETA_MIN)
+    """GDN's γ as a 1x1 kernel and β, through models/gdn.py's reparametrisation."""
+    return np_decoder.nonneg(f[f"{name}.gamma"], 0.0)[:, :, None, None], np_decoder.nonneg(f[f"{name}.beta"], np_decoder.BETA_MIN)
 
 
 class Transforms:
