@@ -1,4 +1,4 @@
-"""The coding pipeline: pixels <-> (z stream, y stream) with a loaded model.
+"""The coding pipeline around the torch model: pixels <-> (z stream, y stream).
 
 Encode: pad to a multiple of 64 (edge replication) -> g_a (tiled) -> ×gain(t) -> h_a -> ẑ = round(z)
 -> code ẑ with the factorized tables -> exact h_s(ẑ) gives (scale index, mean) -> code round(y - mean)
@@ -6,9 +6,12 @@ with the Gaussian scale table.  Models with a checkerboard context (model 5 on) 
 in two passes in one stream: the anchors with h_s's parameters, then the rest with parameters
 corrected by the exact context model from the anchors; with channel slices (model 8 on) each
 slice's anchors and then each slice's rest are further passes, conditioned on the slices before.
-Encoder and decoder run one pass schedule (`np_decoder.passes`).  Decode mirrors it; only g_s runs in float,
-on a tile grid that depends on the image size alone, so the pixels do not depend on the machine's
-memory.
+Encoder and decoder run one pass schedule (`np_decoder.passes`).
+
+The transforms before the rounding and all of the entropy coding are numpy (np_encoder.py,
+np_decoder.py: effort 0 and the fidelity decoder need no torch); this module holds the torch
+network for what needs it: refinement (effort 1-2), rate estimates, the realism decoder, and the
+torch synthesis (on a tile grid that depends on the image size alone).
 """
 from __future__ import annotations
 
@@ -197,12 +200,6 @@ def analyse(model: Model, rgb: np.ndarray) -> Analysis:
 
 
 coding_tiles = np_encoder.coding_tiles
-
-
-def _latent_tiles(model: Model, h: int, w: int, tiles: TileGrid | None):
-    """Coding tiles in latent units, each with its window of ẑ (rows/cols with a halo, clipped)."""
-    _, (_, _, H, W) = latent_shapes(model, h, w)
-    return np_decoder.latent_tiles(H, W, tiles)
 
 
 def code(model: Model, a: Analysis, quality: float, tiles: TileGrid | None = None,
