@@ -229,10 +229,9 @@ def decode_latents(model: Model, h: int, w: int, z_stream: bytes, y_streams: tup
     z_shape, y_shape = latent_shapes(model, h, w)
     got = np_decoder.decode_latents(model.int_hs, model.int_ctx, model.z_tables, z_shape, y_shape, z_stream,
                                     y_streams, tiles, bin_mean.offsets if offsets else None)
-    # exact in float32: |v| < 2**15 with 8 fractional bits; δ multiples of 2**-12, |δ| < ½
     if offsets:
-        return torch.from_numpy(got[0]).float(), torch.from_numpy(got[1]).float()
-    return torch.from_numpy(got).float()
+        return torch.from_numpy(got[0]), torch.from_numpy(got[1])
+    return torch.from_numpy(got)
 
 
 @torch.no_grad()

@@ -89,12 +89,12 @@ def channel_index(shape: tuple[int, ...]) -> np.ndarray:
 
 def decode_latents(int_hs, int_ctx, z_tables: TableSet, z_shape: tuple[int, ...], y_shape: tuple[int, ...],
                    z_stream: bytes, y_streams: tuple[bytes, ...], tiles: TileGrid | None, offsets=None):
-    """ŷ (1, M, H, W) float64, exactly as the encoder had it.  ``offsets(symbols, indexes)``, if
+    """ŷ (1, M, H, W) float32 (exact: 8 fractional bits, |v| < 2**15), as the encoder had it.  ``offsets(symbols, indexes)``, if
     given, is evaluated for every latent as it is decoded and returned as a second array (the
     realism decoder's bin-mean offsets δ)."""
     z_hat = entropy.decode(z_stream, channel_index(z_shape), z_tables)
-    y_hat = np.empty(y_shape)
-    delta = np.zeros(y_shape) if offsets else None
+    y_hat = np.empty(y_shape, dtype=np.float32)
+    delta = np.zeros(y_shape, dtype=np.float32) if offsets else None  # exact: multiples of 2**-12, |δ| < ½
     for stream, (core, zwin) in zip(y_streams, latent_tiles(y_shape[2], y_shape[3], tiles), strict=True):
         i, j, th, tw = core
         dec = entropy.StreamDecoder(stream)
@@ -267,7 +267,7 @@ def synthesise(dec: Decoder, y_hat: np.ndarray, quality: float, h: int, w: int,
                qmap: np.ndarray | None = None) -> np.ndarray:
     """ŷ (1, M, H, W) -> uint8 pixels (h, w, 3), g_s on the torch decoder's tile grid."""
     inv = dec.inv_gain(quality if qmap is None else qmap).astype(np.float32)
-    y = y_hat.astype(np.float32)
+    y = np.asarray(y_hat, dtype=np.float32)
     out = np.empty((h, w, 3), dtype=np.uint8)
     with threads_by_band():
         _tiles(dec, y, inv, qmap, h, w, out)
@@ -289,7 +289,7 @@ def _tiles(dec: Decoder, y: np.ndarray, inv: np.ndarray, qmap, h: int, w: int, o
 
 def decode(model_id: int, h: int, w: int, quality: float, z_stream: bytes, y_streams: tuple[bytes, ...],
            tiles: TileGrid | None, qmap: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """A hyperprior file's streams -> (ŷ (1, M, H, W) float64, its fidelity decoder's pixels
+    """A hyperprior file's streams -> (ŷ (1, M, H, W) float32, its fidelity decoder's pixels
     (h, w, 3) uint8)."""
     dec = load(model_id)
     z_shape, y_shape = dec.shapes(h, w)
