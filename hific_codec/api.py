@@ -415,7 +415,7 @@ def _shipped_model(h: Header):
 
 def _fidelity(f: NicFile):
     """A hyperprior file through the fidelity decoder without torch (np_decoder), or None where its
-    model's synthesis form has only the torch decoder: (ŷ (1, M, h, w) float64, pixels (h, w, 3))."""
+    model's synthesis form has only the torch decoder: (ŷ (1, M, h, w) float32, pixels (h, w, 3))."""
     from . import np_decoder
 
     h = f.header
@@ -507,7 +507,7 @@ def decode(data: bytes, *, decoder: str | None = None, realism: float | None = N
         y_hat, rgb = fid
         out = _finish(f, rgb, plane)
         if post:
-            latents = plugins.Latents(y_hat[0].astype(np.float32), h.quality, _shipped_model(h).name)
+            latents = plugins.Latents(y_hat[0], h.quality, _shipped_model(h).name)
             out = plugins.apply_chain(out, chain, latents)
         return out
     p = _parse(f, plane, decoder, realism)
