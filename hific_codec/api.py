@@ -538,7 +538,8 @@ def _decode_own(f: NicFile, plane: np.ndarray | None, decoder: str | None, reali
 
 def decode_batch(files: list[bytes], *, decoder: str | None = None, realism: float | None = None,
                  verify: bool = True, max_pixels: int | None = None) -> list[np.ndarray]:
-    """Decode several files, running the synthesis once per group of same-sized images.
+    """Decode several files.  The realism decoder runs its synthesis once per group of same-sized
+    images; the fidelity decoder (numpy) takes them one by one.
 
     Pixels are identical to decoding each file alone (tested); batching only saves overhead.
     """
