@@ -24,12 +24,12 @@ import torch
 
 from bitstream.container import FormatError
 from bitstream.entropy import TableSet
-from bitstream.nicfile import V1_0, V1_2
-from bitstream.tiles import TileGrid, padded_size
+from bitstream.tiles import TileGrid
 
 from . import bin_mean, np_decoder, np_encoder, numerics, zoo
 from .entropy_models import bits, gaussian_likelihood, ste_round
 from .models import contexts
+from .models.context_config import format_version
 from .models.generator import blocks_halo
 from .models.hyperprior import HyperpriorConfig, MeanScaleHyperprior
 from .models.int_hyper_synthesis import IntHyperSynthesis, numpy_state
@@ -86,9 +86,7 @@ class Model:
     @property
     def format_version(self) -> tuple[int, int]:
         """The lowest container version whose decoders render this model's files (see nicfile)."""
-        if self.context is not None:
-            return contexts.version(self.context)
-        return V1_0 if self.net.cfg.gs_form == "transposed" else V1_2
+        return format_version(self.net.cfg.gs_form, None if self.context is None else contexts.kind_of(self.context))
 
     def y_params(self, psi: torch.Tensor, y: torch.Tensor, rnd=ste_round) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Float twin of the coder: ψ = h_s(ẑ) and gained y -> (scale, mean, ŷ) at every position
@@ -104,12 +102,11 @@ class Model:
         lo = self.net.cfg.t_min
         return torch.tensor([lo + quality / 100.0 * (self.levels - 1 - lo)], dtype=torch.float32)
 
-    def gains(self, quality: float | np.ndarray, log_table: torch.Tensor) -> torch.Tensor:
-        """Gains from ``log_table`` (the encoder's or a decoder's) at one quality -> (1, M, 1, 1), or
-        at every latent of a quality map (h, w) -> (1, M, h, w): a spatially varying rate."""
-        if np.ndim(quality) == 0:
-            return torch.exp(self.net._interp(log_table, self.t(float(quality))))
-        q = torch.from_numpy(np.asarray(quality, dtype=np.float32))
+    def map_gains(self, qmap: np.ndarray, log_table: torch.Tensor) -> torch.Tensor:
+        """Gains from ``log_table`` (a decoder's) at every latent of a quality map (h, w) -> (1, M,
+        h, w), for the torch synthesis (np_decoder.gains, its numpy twin for the encoder and the
+        fidelity decoder, agrees up to exp's last bit)."""
+        q = torch.from_numpy(np.asarray(qmap, dtype=np.float32))
         lo = self.net.cfg.t_min
         g = torch.exp(self.net._interp(log_table, (lo + q.reshape(-1) / 100.0 * (self.levels - 1 - lo))))
         return g[:, :, 0, 0].T.reshape(1, -1, *q.shape).contiguous()
@@ -215,9 +212,7 @@ def code(model: Model, a: Analysis, quality: float, tiles: TileGrid | None = Non
 
 
 def latent_shapes(model: Model, h: int, w: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    hp, wp = padded_size(h, w)
-    cfg = model.net.cfg
-    return (1, cfg.N, hp // 64, wp // 64), (1, cfg.M, hp // 16, wp // 16)
+    return np_decoder.latent_shapes(model.net.cfg.N, model.net.cfg.M, h, w)
 
 
 @torch.no_grad()
@@ -255,7 +250,7 @@ def synthesise(model: Model, y_hat: torch.Tensor, qualities: float | list[float]
         y_hat = y_hat + float(realism) * delta  # α = 0: ŷ itself, the fidelity decoder's input
     if qmap is not None:  # one image with a quality map: gains per latent, sliced with each window
         assert single, "a quality map belongs to one image"
-        inv = model.gains(qmap, log_inv)
+        inv = model.map_gains(qmap, log_inv)
     else:
         inv = torch.cat([model.net.inv_gain(model.t(q), log_inv) for q in qs])
     B, _, H, W = y_hat.shape

@@ -48,6 +48,12 @@ def tile_boxes(H: int, W: int, tile: int | tuple[int, int], halo: int = 0):
                 max(0, i - halo), max(0, j - halo), min(H, i + th + halo), min(W, j + tw + halo))
 
 
+def latent_shapes(N: int, M: int, h: int, w: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """(ẑ, ŷ) shapes of an h x w image: the image padded to multiples of 64 px, ŷ at 1/16, ẑ at 1/64."""
+    hp, wp = padded_size(h, w)
+    return (1, N, hp // 64, wp // 64), (1, M, hp // 16, wp // 16)
+
+
 def anchor_mask(h: int, w: int) -> np.ndarray:
     """(1, 1, h, w) bool: the checkerboard's anchors ((i + j) even), coded first."""
     return ((np.arange(h)[:, None] + np.arange(w)[None, :]) % 2 == 0)[None, None]
@@ -89,9 +95,9 @@ def channel_index(shape: tuple[int, ...]) -> np.ndarray:
 
 def decode_latents(int_hs, int_ctx, z_tables: TableSet, z_shape: tuple[int, ...], y_shape: tuple[int, ...],
                    z_stream: bytes, y_streams: tuple[bytes, ...], tiles: TileGrid | None, offsets=None):
-    """ŷ (1, M, H, W) float32 (exact: 8 fractional bits, |v| < 2**15), as the encoder had it.  ``offsets(symbols, indexes)``, if
-    given, is evaluated for every latent as it is decoded and returned as a second array (the
-    realism decoder's bin-mean offsets δ)."""
+    """ŷ (1, M, H, W) float32 (exact: 8 fractional bits, |v| < 2**15), as the encoder had it.
+    ``offsets(symbols, indexes)``, if given, is evaluated for every latent as it is decoded and
+    returned as a second array (the realism decoder's bin-mean offsets δ)."""
     z_hat = entropy.decode(z_stream, channel_index(z_shape), z_tables)
     y_hat = np.empty(y_shape, dtype=np.float32)
     delta = np.zeros(y_shape, dtype=np.float32) if offsets else None  # exact: multiples of 2**-12, |δ| < ½
@@ -191,8 +197,7 @@ class Decoder:
     t_min: float
 
     def shapes(self, h: int, w: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-        hp, wp = padded_size(h, w)
-        return (1, self.N, hp // 64, wp // 64), (1, self.M, hp // 16, wp // 16)
+        return latent_shapes(self.N, self.M, h, w)
 
     def gains(self, table: np.ndarray, quality) -> np.ndarray:
         return gains(table, self.levels, self.t_min, quality)

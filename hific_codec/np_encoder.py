@@ -36,7 +36,8 @@ class Analysis:
 
 def _gdn_params(f: dict, name: str) -> tuple[np.ndarray, np.ndarray]:
     """GDN's γ as a 1x1 kernel and β, through models/gdn.py's reparametrisation."""
-    return np_decoder.nonneg(f[f"{name}.gamma"], 0.0)[:, :, None, None], np_decoder.nonneg(f[f"{name}.beta"], np_decoder.BETA_MIN)
+    gamma = np_decoder.nonneg(f[f"{name}.gamma"], 0.0)[:, :, None, None]
+    return gamma, np_decoder.nonneg(f[f"{name}.beta"], np_decoder.BETA_MIN)
 
 
 class Transforms:
@@ -76,13 +77,11 @@ class Encoder:
     @property
     def format_version(self) -> tuple[int, int]:
         """The lowest container version whose decoders render this model's files."""
-        from bitstream.nicfile import V1_0, V1_2
+        from .models.context_config import format_version
 
-        from .models.context_config import VERSIONS
-
-        if self.entry.context:
-            return VERSIONS[self.entry.context.get("kind", "checkerboard")]
-        return V1_0 if self.entry.config.get("gs_form", "transposed") == "transposed" else V1_2
+        c = self.entry.context
+        kind = c.get("kind", "checkerboard") if c else None
+        return format_version(self.entry.config.get("gs_form", "transposed"), kind)
 
 
 def load(name: str | None = None) -> Encoder:

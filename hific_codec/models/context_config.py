@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from bitstream.nicfile import V1_3, V1_4
+from bitstream.nicfile import V1_0, V1_2, V1_3, V1_4
 
 
 @dataclass(frozen=True)
@@ -57,3 +57,11 @@ class ChannelContextConfig:
 
 # The container version of files coded with each context kind (models/contexts.py's KINDS use it)
 VERSIONS = {"checkerboard": V1_3, "channel": V1_4}
+
+
+def format_version(gs_form: str, context_kind: str | None) -> tuple[int, int]:
+    """The lowest container version whose decoders render files of a model with this synthesis
+    form and context kind (None: no context model)."""
+    if context_kind is not None:
+        return VERSIONS[context_kind]
+    return V1_0 if gs_form == "transposed" else V1_2

@@ -46,8 +46,3 @@ def build(kind: str, config: dict) -> nn.Module:
 def exact(module: nn.Module):
     """The fixed-point twin the coder evaluates (IntContext or IntChannelContext)."""
     return KINDS[kind_of(module)].exact(module)
-
-
-def version(module: nn.Module) -> tuple[int, int]:
-    """The container version of files whose latents are coded with ``module``."""
-    return KINDS[kind_of(module)].version
